@@ -15,6 +15,11 @@ export interface LogStorage {
   snapshot(): Snapshot;
 }
 
+export const bootstrapSnapshot = (voters: string[]): Snapshot => ({
+  meta: { index: 1, term: 0, conf: { voters: [...voters].sort(), learners: [] } },
+  data: new Uint8Array(0),
+});
+
 export const emptySnapshot = (): Snapshot => ({ meta: { index: 0, term: 0, conf: { voters: [], learners: [] } }, data: new Uint8Array(0) });
 
 export class MemoryStorage implements LogStorage {
@@ -23,10 +28,15 @@ export class MemoryStorage implements LogStorage {
   /** ents[0] is a dummy standing for the snapshot point: its index and term. */
   private ents: Entry[] = [{ term: 0, index: 0, type: 'normal', data: new Uint8Array(0) }];
 
-  /** A fresh node of a new cluster starts from a configuration as if from snapshot 0. */
+  /**
+   * A founding member of a new cluster starts from snapshot 1 (term 0, empty state) holding the
+   * initial configuration. Because the log then starts at 2, a node that joins later with an
+   * empty store is always sent a snapshot, and so learns the configuration before any entry.
+   */
   static bootstrap(voters: string[]): MemoryStorage {
     const storage = new MemoryStorage();
-    storage.snap = { meta: { index: 0, term: 0, conf: { voters: [...voters], learners: [] } }, data: new Uint8Array(0) };
+    storage.applySnapshot(bootstrapSnapshot(voters));
+    storage.hardState = { term: 0, vote: null, commit: 1 };
     return storage;
   }
 
