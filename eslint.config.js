@@ -19,7 +19,7 @@ export default tseslint.config(
   },
   {
     // The pure cores: no clock, timers, randomness, disk or sockets.
-    files: ['src/raft/core/**/*.ts', 'src/ha/decide.ts', 'src/ha/decide/**/*.ts'],
+    files: ['src/raft/core/**/*.ts', 'src/raft/kv/**/*.ts', 'src/ha/decide.ts', 'src/ha/decide/**/*.ts'],
     ignores: ['**/*.test.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: ioModules }],

@@ -4,6 +4,7 @@ import type { ConfChange, ConfState, HardState, Message, NodeId, Ready, SoftStat
 import { Raft } from './raft.ts';
 import type { RaftConfig } from './raft.ts';
 import { invariant } from './errors.ts';
+import { encodeConfChange } from './conf-change.ts';
 
 /** Messages only a leader sends, which depend on nothing this node has yet to persist. */
 const SEND_BEFORE_PERSIST = new Set<Message['type']>(['app', 'heartbeat', 'snap', 'timeoutNow', 'readIndexResp']);
@@ -52,8 +53,8 @@ export class RawNode {
     return this.raft.propose(datas);
   }
 
-  proposeConfChange(cc: ConfChange, encoded: Uint8Array): { firstIndex: number; term: number } {
-    return this.raft.proposeConfChange(cc, encoded);
+  proposeConfChange(cc: ConfChange): { firstIndex: number; term: number } {
+    return this.raft.proposeConfChange(cc, encodeConfChange(cc));
   }
 
   applyConfChange(cc: ConfChange): ConfState {

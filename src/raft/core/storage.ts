@@ -94,13 +94,21 @@ export class MemoryStorage implements LogStorage {
     this.ents = [{ term: snap.meta.term, index: snap.meta.index, type: 'normal', data: new Uint8Array(0) }];
   }
 
-  /** Records a snapshot taken by the application at `index` and drops the log up to it. */
+  /** Records a snapshot the application took at `index`; compaction is a separate decision. */
   createSnapshot(index: number, conf: ConfState, data: Uint8Array): Snapshot {
     invariant(index <= this.lastIndex(), `snapshot at ${index} beyond last index ${this.lastIndex()}`);
     if (index <= this.snap.meta.index) return this.snap;
     this.snap = { meta: { index, term: this.term(index), conf }, data };
-    this.compact(index);
     return this.snap;
+  }
+
+  /** A copy sharing the (immutable) entries: what a restarted node reads back from disk. */
+  clone(): MemoryStorage {
+    const copy = new MemoryStorage();
+    copy.hardState = { ...this.hardState };
+    copy.snap = this.snap;
+    copy.ents = this.ents.slice();
+    return copy;
   }
 
   /** Discards entries before `index`; entry `index` becomes the dummy. */

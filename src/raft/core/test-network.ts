@@ -5,6 +5,7 @@ import type { Entry, Message, NodeId } from './types.ts';
 import { MemoryStorage } from './storage.ts';
 import { RawNode } from './raw-node.ts';
 import type { RaftConfig } from './raft.ts';
+import { decodeConfChange } from './conf-change.ts';
 
 export interface TestNode {
   id: NodeId;
@@ -80,7 +81,7 @@ export class TestNetwork {
         outbox.push(...rd.messages);
         for (const e of rd.committedEntries) {
           t.applied.push(e);
-          if (e.type === 'conf') t.node.applyConfChange(JSON.parse(new TextDecoder().decode(e.data)));
+          if (e.type === 'conf') t.node.applyConfChange(decodeConfChange(e.data));
         }
         t.node.advance(rd);
       }
@@ -123,5 +124,3 @@ export class TestNetwork {
     return this.nodes.get(id)!.applied.filter((e) => e.type === 'normal' && e.data.length > 0).map((e) => new TextDecoder().decode(e.data));
   }
 }
-
-export const encodeConf = (cc: { type: string; node: string }): Uint8Array => new TextEncoder().encode(JSON.stringify(cc));

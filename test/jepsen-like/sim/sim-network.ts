@@ -1,0 +1,77 @@
+// The simulated network: every message may be dropped, delayed (and so reordered) or
+// duplicated; links can be cut in one direction or both to build any partition.
+import type { Message, NodeId } from '../../../src/raft/core/types.ts';
+import type { EventQueue } from './event-queue.ts';
+import type { Prng } from './prng.ts';
+
+export interface NetworkProfile {
+  dropRate: number;
+  duplicateRate: number;
+  minDelay: number;
+  maxDelay: number;
+}
+
+export class SimNetwork {
+  profile: NetworkProfile;
+  private blocked = new Set<string>();
+  private readonly queue: EventQueue;
+  private readonly rng: Prng;
+  private readonly deliver: (m: Message) => void;
+  /** Tells a leader whether its snapshot arrived, as a real transport would (etcd ReportSnapshot). */
+  private readonly reportSnapshot: (from: NodeId, to: NodeId, ok: boolean) => void;
+  stats = { sent: 0, dropped: 0, duplicated: 0 };
+
+  constructor(queue: EventQueue, rng: Prng, profile: NetworkProfile, deliver: (m: Message) => void, reportSnapshot: (from: NodeId, to: NodeId, ok: boolean) => void) {
+    this.queue = queue;
+    this.rng = rng;
+    this.profile = profile;
+    this.deliver = deliver;
+    this.reportSnapshot = reportSnapshot;
+  }
+
+  /** Blocks traffic from `from` to `to` only. */
+  cutOneWay(from: NodeId, to: NodeId): void {
+    this.blocked.add(`${from}>${to}`);
+  }
+
+  cut(a: NodeId, b: NodeId): void {
+    this.cutOneWay(a, b);
+    this.cutOneWay(b, a);
+  }
+
+  heal(): void {
+    this.blocked.clear();
+  }
+
+  isBlocked(from: NodeId, to: NodeId): boolean {
+    return this.blocked.has(`${from}>${to}`);
+  }
+
+  describeCuts(): string {
+    return [...this.blocked].sort().join(' ');
+  }
+
+  send(m: Message): void {
+    this.stats.sent++;
+    const lost = this.isBlocked(m.from, m.to) || this.rng.chance(this.profile.dropRate);
+    if (lost) {
+      this.stats.dropped++;
+      if (m.type === 'snap') this.queue.after(this.delay(), () => this.reportSnapshot(m.from, m.to, false));
+      return;
+    }
+    const copies = this.rng.chance(this.profile.duplicateRate) ? 2 : 1;
+    if (copies === 2) this.stats.duplicated++;
+    for (let i = 0; i < copies; i++) {
+      this.queue.after(this.delay(), () => {
+        // A partition that starts while a message is in flight also stops it.
+        if (this.isBlocked(m.from, m.to)) return;
+        this.deliver(m);
+      });
+    }
+    if (m.type === 'snap') this.queue.after(this.delay() * 2, () => this.reportSnapshot(m.from, m.to, true));
+  }
+
+  private delay(): number {
+    return this.rng.between(this.profile.minDelay, this.profile.maxDelay);
+  }
+}

@@ -1,0 +1,295 @@
+// One simulated member: a RawNode driven exactly as the real node runner drives it, with a
+// "disk" that holds only what a completed synced write put there. A crash throws away
+// everything else (the in-memory log cache, the state machine, the write in progress).
+import type { Entry, Message, NodeId, Ready } from '../../../src/raft/core/types.ts';
+import { MemoryStorage } from '../../../src/raft/core/storage.ts';
+import { RawNode } from '../../../src/raft/core/raw-node.ts';
+import { decodeConfChange } from '../../../src/raft/core/conf-change.ts';
+import { RaftError } from '../../../src/raft/core/errors.ts';
+import { KvStateMachine } from '../../../src/raft/kv/state-machine.ts';
+import type { ApplyResult } from '../../../src/raft/kv/state-machine.ts';
+import type { EventQueue } from './event-queue.ts';
+import type { Prng } from './prng.ts';
+
+export interface NodeObserver {
+  onRole(node: SimNode): void;
+  onApply(node: SimNode, entry: Entry): void;
+  onDurable(node: SimNode): void;
+  onCrashError(node: SimNode, error: unknown): void;
+  trace(line: string): void;
+}
+
+export interface SimNodeOptions {
+  electionTick: number;
+  heartbeatTick: number;
+  tickMs: number;
+  fsyncMin: number;
+  fsyncMax: number;
+  /** Take a snapshot after this many applied entries, keeping `trailingEntries` in the log. */
+  snapshotEvery: number;
+  trailingEntries: number;
+  /** Planted bug: the durable hard state loses its vote. */
+  forgetVote: boolean;
+}
+
+type ProposalCallback = (outcome: { ok: true; result: ApplyResult } | { ok: false; reason: string }) => void;
+type ReadCallback = (outcome: { ok: true; sm: KvStateMachine } | { ok: false; reason: string }) => void;
+
+export class SimNode {
+  readonly id: NodeId;
+  alive = false;
+  /** What survives a crash. */
+  disk: MemoryStorage;
+  cache!: MemoryStorage;
+  raw!: RawNode;
+  sm!: KvStateMachine;
+  /** Bumped on every start, so events scheduled for a dead incarnation do nothing. */
+  private incarnation = 0;
+  private persisting = false;
+  private proposals = new Map<number, { term: number; cb: ProposalCallback }>();
+  private reads = new Map<string, ReadCallback>();
+  private readWaiters: { index: number; cb: ReadCallback }[] = [];
+  private readCounter = 0;
+  private lastRole = '';
+  private lastCommit = 0;
+  private readonly opts: SimNodeOptions;
+  private readonly queue: EventQueue;
+  private readonly rng: Prng;
+  private readonly send: (m: Message) => void;
+  private readonly obs: NodeObserver;
+
+  constructor(id: NodeId, disk: MemoryStorage, opts: SimNodeOptions, queue: EventQueue, rng: Prng, send: (m: Message) => void, obs: NodeObserver) {
+    this.id = id;
+    this.disk = disk;
+    this.opts = opts;
+    this.queue = queue;
+    this.rng = rng;
+    this.send = send;
+    this.obs = obs;
+  }
+
+  start(): void {
+    this.incarnation++;
+    this.alive = true;
+    this.persisting = false;
+    this.cache = this.disk.clone();
+    const snap = this.cache.snapshot();
+    this.sm = restoreStateMachine(snap.data, snap.meta.index);
+    this.raw = new RawNode({
+      id: this.id,
+      storage: this.cache,
+      electionTick: this.opts.electionTick,
+      heartbeatTick: this.opts.heartbeatTick,
+      applied: snap.meta.index,
+      randomInt: (n) => this.rng.int(n),
+      maxSizePerMsg: 4096,
+      maxInflightMsgs: 16,
+    });
+    this.lastCommit = this.raw.status().commit;
+    this.lastRole = '';
+    this.obs.trace(`${this.id} start term=${this.raw.raft.term} commit=${this.lastCommit} last=${this.raw.status().lastIndex}`);
+    const inc = this.incarnation;
+    const tick = (): void => {
+      if (!this.alive || this.incarnation !== inc) return;
+      this.guard(() => this.raw.tick());
+      this.queue.after(this.opts.tickMs, tick);
+    };
+    this.queue.after(this.rng.between(1, this.opts.tickMs), tick);
+    this.pump();
+  }
+
+  crash(): void {
+    if (!this.alive) return;
+    this.alive = false;
+    this.incarnation++;
+    for (const p of this.proposals.values()) p.cb({ ok: false, reason: 'crashed' });
+    for (const r of this.reads.values()) r({ ok: false, reason: 'crashed' });
+    for (const w of this.readWaiters) w.cb({ ok: false, reason: 'crashed' });
+    this.proposals.clear();
+    this.reads.clear();
+    this.readWaiters = [];
+    this.obs.trace(`${this.id} crash (durable: term=${this.disk.hardState.term} vote=${this.disk.hardState.vote} commit=${this.disk.hardState.commit} last=${this.disk.lastIndex()})`);
+  }
+
+  receive(m: Message): void {
+    if (!this.alive) return;
+    this.guard(() => this.raw.step(m));
+  }
+
+  /** Runs core code; an exception from it is a finding, and the node stops like a real one. */
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.obs.onCrashError(this, e);
+      this.crash();
+      return;
+    }
+    this.observe();
+    this.pump();
+  }
+
+  private observe(): void {
+    const r = this.raw.raft;
+    const role = `${r.role}@${r.term}`;
+    if (role !== this.lastRole) {
+      this.lastRole = role;
+      this.obs.trace(`${this.id} ${r.role} term=${r.term} last=${r.log.lastIndex()} commit=${r.log.committed}`);
+      this.obs.onRole(this);
+    }
+    if (r.log.committed < this.lastCommit) this.obs.onCrashError(this, new Error(`commit index went back from ${this.lastCommit} to ${r.log.committed}`));
+    this.lastCommit = r.log.committed;
+  }
+
+  /** Hands the next Ready to the "disk"; one write in flight at a time, as the real runner does. */
+  private pump(): void {
+    if (!this.alive || this.persisting || !this.raw.hasReady()) return;
+    const rd = this.raw.ready();
+    for (const m of rd.messagesNow) this.send(m);
+    this.persisting = true;
+    const inc = this.incarnation;
+    const needsDisk = rd.mustSync || rd.snapshot !== null || rd.hardState !== null;
+    const delay = needsDisk ? this.rng.between(this.opts.fsyncMin, this.opts.fsyncMax) : 0;
+    this.queue.after(delay, () => {
+      if (!this.alive || this.incarnation !== inc) return; // crashed before the write completed
+      this.persisting = false;
+      this.guard(() => this.persisted(rd));
+    });
+  }
+
+  private persisted(rd: Ready): void {
+    // The synced write: snapshot, entries, hard state, atomically.
+    for (const storage of [this.disk, this.cache]) {
+      if (rd.snapshot) storage.applySnapshot(rd.snapshot);
+      storage.append(rd.entries);
+    }
+    if (rd.hardState) {
+      this.cache.setHardState(rd.hardState);
+      this.disk.setHardState(this.opts.forgetVote ? { ...rd.hardState, vote: null } : rd.hardState);
+    }
+    this.obs.onDurable(this);
+    for (const m of rd.messages) this.send(m);
+
+    if (rd.snapshot) {
+      this.sm = restoreStateMachine(rd.snapshot.data, rd.snapshot.meta.index);
+      this.obs.trace(`${this.id} installed snapshot at ${rd.snapshot.meta.index}`);
+    }
+    for (const e of rd.committedEntries) this.apply(e);
+    for (const rs of rd.readStates) {
+      const cb = this.reads.get(rs.context);
+      if (!cb) continue;
+      this.reads.delete(rs.context);
+      this.readWaiters.push({ index: rs.index, cb });
+    }
+    this.serveReads();
+    this.raw.advance(rd);
+    this.maybeSnapshot();
+  }
+
+  private apply(e: Entry): void {
+    this.obs.onApply(this, e);
+    let result: ApplyResult | null = null;
+    if (e.type === 'conf') {
+      const cc = decodeConfChange(e.data);
+      this.raw.applyConfChange(cc);
+      this.sm.markApplied(e.index);
+      this.obs.trace(`${this.id} applied conf ${cc.type} ${cc.node} at ${e.index} -> voters=${this.raw.raft.voters().join(',')} learners=${this.raw.raft.learners().join(',')}`);
+    } else {
+      result = this.sm.apply(e.index, e.data);
+    }
+    const p = this.proposals.get(e.index);
+    if (p) {
+      this.proposals.delete(e.index);
+      // Another entry took this index: ours was overwritten and can never commit.
+      if (p.term !== e.term) p.cb({ ok: false, reason: `index ${e.index} committed in term ${e.term}, not ${p.term}` });
+      else if (result) p.cb({ ok: true, result });
+    }
+  }
+
+  private serveReads(): void {
+    const ready = this.readWaiters.filter((w) => w.index <= this.sm.appliedIndex);
+    this.readWaiters = this.readWaiters.filter((w) => w.index > this.sm.appliedIndex);
+    for (const w of ready) w.cb({ ok: true, sm: this.sm });
+  }
+
+  private maybeSnapshot(): void {
+    const applied = this.sm.appliedIndex;
+    const snapIndex = this.cache.snapshot().meta.index;
+    if (applied - snapIndex < this.opts.snapshotEvery) return;
+    const data = this.sm.snapshot();
+    const conf = this.raw.raft.confState();
+    for (const storage of [this.disk, this.cache]) {
+      storage.createSnapshot(applied, conf, data);
+      const compactTo = applied - this.opts.trailingEntries;
+      if (compactTo > storage.firstIndex()) storage.compact(compactTo);
+    }
+    this.obs.trace(`${this.id} snapshot at ${applied}, log now ${this.cache.firstIndex()}..${this.cache.lastIndex()}`);
+  }
+
+  // ---- client-facing -----------------------------------------------------------------------
+
+  propose(data: Uint8Array, cb: ProposalCallback): void {
+    if (!this.alive) return cb({ ok: false, reason: 'down' });
+    let at: { firstIndex: number; term: number };
+    try {
+      at = this.raw.propose([data]);
+    } catch (e) {
+      if (e instanceof RaftError) return cb({ ok: false, reason: e.code });
+      throw e;
+    }
+    this.proposals.set(at.firstIndex, { term: at.term, cb });
+    this.observe();
+    this.pump();
+  }
+
+  read(cb: ReadCallback): void {
+    if (!this.alive) return cb({ ok: false, reason: 'down' });
+    const ctx = `${this.id}:${this.incarnation}:${++this.readCounter}`;
+    try {
+      this.raw.readIndex(ctx);
+    } catch (e) {
+      if (e instanceof RaftError) return cb({ ok: false, reason: e.code });
+      throw e;
+    }
+    this.reads.set(ctx, cb);
+    this.pump();
+  }
+
+  proposeConfChange(cc: { type: 'addLearner' | 'promote' | 'remove'; node: NodeId }): string | null {
+    if (!this.alive) return 'down';
+    try {
+      this.raw.proposeConfChange(cc);
+    } catch (e) {
+      if (e instanceof RaftError) return e.code;
+      throw e;
+    }
+    this.pump();
+    return null;
+  }
+
+  transferLeadership(target: NodeId): void {
+    if (!this.alive) return;
+    this.guard(() => this.raw.transferLeadership(target));
+  }
+
+  reportSnapshot(to: NodeId, ok: boolean): void {
+    if (!this.alive) return;
+    this.guard(() => this.raw.reportSnapshot(to, ok));
+  }
+
+  isLeader(): boolean {
+    return this.alive && this.raw.raft.role === 'leader';
+  }
+}
+
+/** The bootstrap snapshot carries no data: the empty state, applied up to the snapshot point. */
+export function restoreStateMachine(data: Uint8Array, index: number): KvStateMachine {
+  if (data.length > 0) return KvStateMachine.restore(data);
+  const sm = new KvStateMachine();
+  if (index > 0) sm.markApplied(index);
+  return sm;
+}
+
+export function newDisk(voters: NodeId[] | null): MemoryStorage {
+  return voters ? MemoryStorage.bootstrap(voters) : new MemoryStorage();
+}
