@@ -19,16 +19,16 @@ export class EventQueue {
     this.at(this.now + delay, run);
   }
 
-  /** Runs events up to and including `until`; returns how many ran. */
-  runUntil(until: number): number {
+  /** Runs events up to and including `until` (at most `maxEvents`); returns how many ran. */
+  runUntil(until: number, maxEvents = Infinity): number {
     let n = 0;
-    while (this.heap.length > 0 && this.heap[0].at <= until) {
+    while (this.heap.length > 0 && this.heap[0].at <= until && n < maxEvents) {
       const ev = this.pop();
       this.now = ev.at;
       ev.run();
       n++;
     }
-    this.now = Math.max(this.now, until);
+    if (n < maxEvents) this.now = Math.max(this.now, until);
     return n;
   }
 

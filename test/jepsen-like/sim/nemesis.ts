@@ -15,8 +15,11 @@ export class Nemesis {
   /** A joined learner waiting to be promoted once it has caught up. */
   private joining: NodeId | null = null;
 
-  constructor(rng: Prng, cluster: SimCluster, faults: readonly FaultKind[]) {
+  private readonly downtime: [number, number];
+
+  constructor(rng: Prng, cluster: SimCluster, faults: readonly FaultKind[], downtime: [number, number]) {
     this.rng = rng;
+    this.downtime = downtime;
     this.cluster = cluster;
     this.faults = faults;
     this.nextNodeNumber = cluster.nodeIds().length + 1;
@@ -38,7 +41,7 @@ export class Nemesis {
         const victims = c.liveMembers();
         if (victims.length === 0) break;
         const target = this.rng.chance(0.4) ? c.leaderId() ?? this.rng.pick(victims) : this.rng.pick(victims);
-        c.crash(target, this.rng.between(20, 600));
+        c.crash(target, this.rng.between(this.downtime[0], this.downtime[1]));
         break;
       }
       case 'lossy':

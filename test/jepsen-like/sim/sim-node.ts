@@ -16,6 +16,11 @@ export interface NodeObserver {
   onApply(node: SimNode, entry: Entry): void;
   onDurable(node: SimNode): void;
   onCrashError(node: SimNode, error: unknown): void;
+  /**
+   * Buggify-style crash points (FoundationDB): at moments where a crash is most revealing the
+   * cluster may crash this node on the spot. Returns whether it did.
+   */
+  crashPoint(node: SimNode, point: 'vote' | 'leader' | 'commit'): boolean;
   trace(line: string): void;
 }
 
@@ -30,6 +35,7 @@ export interface SimNodeOptions {
   trailingEntries: number;
   /** Planted bug: the durable hard state loses its vote. */
   forgetVote: boolean;
+  maxSizePerMsg: number;
 }
 
 type ProposalCallback = (outcome: { ok: true; result: ApplyResult } | { ok: false; reason: string }) => void;
@@ -82,7 +88,7 @@ export class SimNode {
       heartbeatTick: this.opts.heartbeatTick,
       applied: snap.meta.index,
       randomInt: (n) => this.rng.int(n),
-      maxSizePerMsg: 4096,
+      maxSizePerMsg: this.opts.maxSizePerMsg,
       maxInflightMsgs: 16,
     });
     this.lastCommit = this.raw.status().commit;
@@ -125,6 +131,7 @@ export class SimNode {
       this.crash();
       return;
     }
+    if (!this.alive) return; // crashed at a crash point
     this.observe();
     this.pump();
   }
@@ -136,9 +143,12 @@ export class SimNode {
       this.lastRole = role;
       this.obs.trace(`${this.id} ${r.role} term=${r.term} last=${r.log.lastIndex()} commit=${r.log.committed}`);
       this.obs.onRole(this);
+      if (r.role === 'leader' && this.obs.crashPoint(this, 'leader')) return;
     }
     if (r.log.committed < this.lastCommit) this.obs.onCrashError(this, new Error(`commit index went back from ${this.lastCommit} to ${r.log.committed}`));
+    const advanced = r.log.committed > this.lastCommit;
     this.lastCommit = r.log.committed;
+    if (advanced && r.role === 'leader') this.obs.crashPoint(this, 'commit');
   }
 
   /** Hands the next Ready to the "disk"; one write in flight at a time, as the real runner does. */
@@ -169,6 +179,7 @@ export class SimNode {
     }
     this.obs.onDurable(this);
     for (const m of rd.messages) this.send(m);
+    if (rd.hardState?.vote && this.obs.crashPoint(this, 'vote')) return;
 
     if (rd.snapshot) {
       this.sm = restoreStateMachine(rd.snapshot.data, rd.snapshot.meta.index);

@@ -28,6 +28,12 @@ export interface SimOptions {
   forgetVote?: boolean;
   /** Bound for recovery after the final heal, in virtual ms. */
   livenessBound?: number;
+  /** Largest append in bytes; 1 sends one entry per message. Drawn by the seed when absent. */
+  maxSizePerMsg?: number;
+  /** How long a crashed node stays down, in virtual ms. */
+  crashDowntime?: [number, number];
+  /** Probability of crashing at each crash point (vote persisted, leadership won, commit advanced). */
+  crashPointRate?: number;
 }
 
 export interface SimResult {
@@ -52,6 +58,10 @@ export class SimCluster {
   private readonly traceFn: ((line: string) => void) | undefined;
   /** Nodes crashed by the nemesis and due to restart. */
   private readonly down = new Set<NodeId>();
+
+  /** Crash-point probability and the downtime range of such crashes; 0 disables them. */
+  crashPointRate = 0;
+  crashPointDowntime: [number, number] = [1, 50];
 
   constructor(rng: Prng, nodeOpts: SimNodeOptions, trace?: (line: string) => void) {
     this.rng = rng;
@@ -79,6 +89,12 @@ export class SimCluster {
       onCrashError: (n: SimNode, err: unknown) => {
         this.log(`!! ${n.id}: ${err instanceof Error ? err.message : String(err)}`);
         this.invariants.onCrashError(n, err);
+      },
+      crashPoint: (n: SimNode, point: string): boolean => {
+        if (this.crashPointRate === 0 || !this.rng.chance(this.crashPointRate)) return false;
+        this.log(`nemesis: crash point "${point}" hits ${n.id}`);
+        this.crash(n.id, this.rng.between(this.crashPointDowntime[0], this.crashPointDowntime[1]));
+        return true;
       },
       trace: (line: string) => this.log(line),
     };
@@ -183,6 +199,7 @@ export function runSimulation(opts: SimOptions): SimResult {
   const duration = opts.duration ?? 4000;
   const faultInterval = opts.faultInterval ?? 250;
   const livenessBound = opts.livenessBound ?? 5000;
+  const maxSizePerMsg = opts.maxSizePerMsg ?? rng.pick([1, 4096]);
   const cluster = new SimCluster(
     rng.fork(),
     {
@@ -194,14 +211,16 @@ export function runSimulation(opts: SimOptions): SimResult {
       snapshotEvery: 40,
       trailingEntries: 5,
       forgetVote: opts.forgetVote ?? false,
+      maxSizePerMsg,
     },
     opts.trace,
   );
+  cluster.crashPointRate = opts.crashPointRate ?? rng.pick([0, 0, 0.02, 0.1]);
   const ids = Array.from({ length: size }, (_, i) => `n${i + 1}`);
   cluster.bootstrap(ids);
   const workload = new Workload({ clients: 4, keys: 3, thinkMin: 5, thinkMax: 40, timeout: 400 }, cluster.queue, rng.fork(), () => cluster.allNodes(), (l) => cluster.log(l));
   workload.start();
-  const nemesis = new Nemesis(rng.fork(), cluster, opts.faults ?? ALL_FAULTS);
+  const nemesis = new Nemesis(rng.fork(), cluster, opts.faults ?? ALL_FAULTS, opts.crashDowntime ?? [20, 600]);
   const nemesisRng = rng.fork();
 
   const scheduleFault = (): void => {
@@ -214,7 +233,14 @@ export function runSimulation(opts: SimOptions): SimResult {
   scheduleFault();
   for (let t = 500; t < duration; t += 500) cluster.queue.at(t, () => cluster.invariants.checkLogMatching(cluster.allNodes()));
 
-  cluster.queue.runUntil(duration);
+  // A run that stops making progress in virtual time (a livelock in the code under test) is a
+  // finding too; the budget keeps it from hanging the suite.
+  const budget = { events: 0, max: 3_000_000 };
+  const runUntil = (t: number): boolean => {
+    budget.events += cluster.queue.runUntil(t, budget.max - budget.events);
+    return budget.events < budget.max;
+  };
+  runUntil(duration);
 
   // Heal everything, then demand progress within the liveness bound.
   cluster.network.heal();
@@ -233,12 +259,15 @@ export function runSimulation(opts: SimOptions): SimResult {
     if (recoveredAfter === null && cluster.queue.now - healedAt < livenessBound) cluster.queue.after(20, probe);
   };
   probe();
-  cluster.queue.runUntil(healedAt + livenessBound);
+  runUntil(healedAt + livenessBound);
   workload.stop();
-  cluster.queue.runUntil(cluster.queue.now + 1000); // let in-flight operations finish or time out
+  runUntil(cluster.queue.now + 1000); // let in-flight operations finish or time out
 
   cluster.invariants.checkLogMatching(cluster.allNodes());
   const violations = [...cluster.invariants.violations];
+  if (budget.events >= budget.max) {
+    violations.push({ property: 'progress', time: cluster.queue.now, detail: `event budget of ${budget.max} exhausted: the run livelocked` });
+  }
   if (recoveredAfter === null) {
     violations.push({ property: 'liveness', time: cluster.queue.now, detail: `no leader served a linearizable read within ${livenessBound}ms after the heal` });
   }

@@ -1,0 +1,52 @@
+// Known Raft bugs, planted on purpose to show that the simulator's checkers catch them. Each
+// returns an undo function. They patch the core's prototypes in this process only.
+import { RaftLog } from '../../../src/raft/core/log.ts';
+import type { Entry } from '../../../src/raft/core/types.ts';
+
+export type PlantedBug = 'commit-old-term' | 'forget-vote' | 'truncate-on-stale-append';
+export const PLANTED_BUGS: readonly PlantedBug[] = ['commit-old-term', 'forget-vote', 'truncate-on-stale-append'];
+
+/** Figure 8: commit whatever a quorum holds, whatever its term. */
+function commitOldTerm(): () => void {
+  const original = RaftLog.prototype.maybeCommit;
+  RaftLog.prototype.maybeCommit = function (this: RaftLog, maxIndex: number): boolean {
+    if (maxIndex > this.committed) {
+      this.commitTo(maxIndex);
+      return true;
+    }
+    return false;
+  };
+  return () => {
+    RaftLog.prototype.maybeCommit = original;
+  };
+}
+
+/** A follower that treats every append as authoritative and cuts its log after it. */
+function truncateOnStaleAppend(): () => void {
+  const original = RaftLog.prototype.maybeAppend;
+  RaftLog.prototype.maybeAppend = function (this: RaftLog, index: number, logTerm: number, committed: number, ents: Entry[]): number | null {
+    if (!this.matchTerm(index, logTerm)) return null;
+    const lastNew = index + ents.length;
+    if (ents.length > 0) this.unstable.truncateAndAppend(ents);
+    if (committed > this.committed) this.committed = Math.min(committed, lastNew);
+    return lastNew;
+  };
+  return () => {
+    RaftLog.prototype.maybeAppend = original;
+  };
+}
+
+/**
+ * Applies a bug and returns its undo. `forget-vote` lives in the driver's write path (the
+ * durable hard state drops its vote), so it is a simulation option rather than a patch.
+ */
+export function plant(bug: PlantedBug): { undo: () => void; forgetVote: boolean } {
+  switch (bug) {
+    case 'commit-old-term':
+      return { undo: commitOldTerm(), forgetVote: false };
+    case 'truncate-on-stale-append':
+      return { undo: truncateOnStaleAppend(), forgetVote: false };
+    case 'forget-vote':
+      return { undo: () => {}, forgetVote: true };
+  }
+}
