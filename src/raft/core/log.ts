@@ -86,8 +86,10 @@ export class RaftLog {
     this.storage = storage;
     this.maxApplyBytes = maxApplyBytes;
     this.unstable = new Unstable(storage.lastIndex() + 1);
-    // Everything up to the snapshot point counts as committed and applied.
-    this.committed = storage.firstIndex() - 1;
+    // Everything up to the snapshot point counts as committed and applied. The snapshot may lie
+    // past the compaction point (trailing entries are kept for slow followers).
+    const snapshotIndex = Math.max(storage.firstIndex() - 1, storage.snapshot().meta.index);
+    this.committed = snapshotIndex;
     this.applied = storage.firstIndex() - 1;
   }
 

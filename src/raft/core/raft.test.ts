@@ -262,14 +262,18 @@ test('a stale append does not truncate entries that follow it', () => {
   assert.equal(b.status().lastIndex, before);
 });
 
-test('commit index never regresses on restart from storage', () => {
+test('restart restores term, vote and the durable commit; commit alone is never a disk write', () => {
   const net = electedCluster();
   for (let i = 0; i < 5; i++) net.propose('a', `v${i}`);
   const b = net.nodes.get('b')!;
-  const commit = b.node.status().commit;
+  const durable = b.storage.hardState;
+  assert.equal(durable.term, 1);
+  assert.equal(durable.vote, 'a');
+  // The last commit advance reached b without new entries: it stays volatile.
+  assert.ok(durable.commit < b.node.status().commit, 'commit-only change not written');
   const restarted = new TestNetwork([]);
   const t = restarted.add('b', b.storage);
-  assert.equal(t.node.status().commit, commit);
+  assert.equal(t.node.status().commit, durable.commit);
   assert.equal(t.node.raft.term, 1);
   assert.equal(t.node.raft.vote, 'a');
 });

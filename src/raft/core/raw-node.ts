@@ -90,7 +90,8 @@ export class RawNode {
     const r = this.raft;
     const soft = this.softState();
     if (soft.leader !== this.prevSoft.leader || soft.role !== this.prevSoft.role) return true;
-    if (!sameHardState(this.hardState(), this.prevHard)) return true;
+    const hard = this.hardState();
+    if (hard.term !== this.prevHard.term || hard.vote !== this.prevHard.vote) return true;
     return (
       r.msgs.length > 0 ||
       r.readStates.length > 0 ||
@@ -106,7 +107,11 @@ export class RawNode {
     const soft = this.softState();
     const hard = this.hardState();
     const softChanged = soft.leader !== this.prevSoft.leader || soft.role !== this.prevSoft.role;
-    const hardChanged = !sameHardState(hard, this.prevHard);
+    // The commit index is volatile state (Raft Figure 2): it is written along with entries or a
+    // term/vote change, never on its own, so a commit that advances does not cost a disk write and
+    // hold up the next batch. After a restart the leader tells us the commit index again.
+    const entriesPending = r.log.unstableEntries().length > 0 || r.log.unstable.snapshot !== null;
+    const hardChanged = hard.term !== this.prevHard.term || hard.vote !== this.prevHard.vote || (entriesPending && hard.commit !== this.prevHard.commit);
     const entries = r.log.unstableEntries().slice();
     const messagesNow: Message[] = [];
     const messages: Message[] = [];
@@ -173,6 +178,3 @@ export class RawNode {
   }
 }
 
-function sameHardState(a: HardState, b: HardState): boolean {
-  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
-}

@@ -128,6 +128,12 @@ test('the step budget turns a long search into verdict unknown rather than a pas
   if (result.valid === 'unknown') assert.match(result.reason, /key "k0": gave up after 10 search steps/);
 });
 
+test('a bad key is reported even when another key ran out of budget', () => {
+  const slow = randomRegisterHistory(mulberry32(7), { ops: 200, keys: 1, clients: 8 });
+  const bad = history(put('x', 'a', 0, 1), put('x', 'b', 2, 3), get('x', 'a', 4, 5)).map((op) => ({ ...op, id: op.id + 1000 }));
+  assertInvalid(checkLinearizable([...slow, ...bad], { maxStepsPerKey: 10 }), 'x');
+});
+
 test('historyFromEvents pairs completions with the client\'s open invocation', () => {
   const ops = historyFromEvents([
     { type: 'invoke', client: 'c1', time: 0, kind: 'put', key: 'x', value: 'a' },

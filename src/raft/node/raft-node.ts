@@ -1,0 +1,515 @@
+// The node runner: drives the pure Raft core with real time, a LevelDB store and the HTTP
+// transport, and applies committed entries to the key-value state machine. It runs the Ready
+// loop of types.ts: send the leader's appends, write one synced batch, then send what depended
+// on it, apply, advance. One write is in flight at a time; whatever arrives meanwhile (proposals,
+// messages) lands in the next batch, which is how many proposals share one fsync.
+import { EventEmitter } from 'node:events';
+import { randomUUID, randomInt } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Entry, Message, NodeId, Ready, Snapshot } from '../core/types.ts';
+import { MemoryStorage, bootstrapSnapshot } from '../core/storage.ts';
+import { RawNode } from '../core/raw-node.ts';
+import type { Status } from '../core/raw-node.ts';
+import { decodeConfChange } from '../core/conf-change.ts';
+import { RaftError } from '../core/errors.ts';
+import { KvStateMachine } from '../kv/state-machine.ts';
+import type { KeyChange } from '../kv/state-machine.ts';
+import { encodeCommand } from '../kv/commands.ts';
+import type { KvOp, KvResult } from '../kv/commands.ts';
+import { LevelRaftStore } from '../../storage/level-raft-store.ts';
+import type { LoadedRaftState } from '../../storage/level-raft-store.ts';
+import { PeerTransport } from '../transport/client.ts';
+import { registerRaftServer } from '../transport/server.ts';
+import type { RaftServer } from '../transport/server.ts';
+
+/** Members' transport addresses live in the replicated store, so every leader can reach a joiner. */
+export const PEER_KEY_PREFIX = '/conclave/raft/peers/';
+
+export interface RaftNodeOptions {
+  id: NodeId;
+  dataDir: string;
+  /** The founding voters and their URLs; used to bootstrap an empty store and to reach peers. */
+  peers: Record<NodeId, string>;
+  /** Start empty and wait to be added by the cluster, instead of bootstrapping a new one. */
+  join?: boolean;
+  tickMs?: number;
+  electionTicks?: number;
+  heartbeatTicks?: number;
+  /** Take a snapshot after this many applied entries; keep `trailingEntries` for slow followers. */
+  snapshotEvery?: number;
+  trailingEntries?: number;
+  requestTimeoutMs?: number;
+  logger: Logger;
+}
+
+interface PendingProposal {
+  term: number;
+  resolve: (r: KvResult) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+interface PendingRead {
+  resolve: () => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+export class RaftNode extends EventEmitter {
+  readonly id: NodeId;
+  private readonly opts: Required<Omit<RaftNodeOptions, 'join' | 'logger'>>;
+  private readonly log: Logger;
+  private readonly store: LevelRaftStore;
+  private readonly cache: MemoryStorage;
+  private readonly raw: RawNode;
+  private sm: KvStateMachine;
+  private readonly transport: PeerTransport;
+  private server: RaftServer | null = null;
+  private readonly peerUrls = new Map<NodeId, string>();
+
+  private persisting = false;
+  private stopped = false;
+  private fatal: Error | null = null;
+  private ticker: NodeJS.Timeout | null = null;
+
+  private readonly clientId = `node-${randomUUID()}`;
+  private seq = 0;
+  private queuedProposals: { data: Uint8Array; p: Omit<PendingProposal, 'term'> }[] = [];
+  private proposals = new Map<number, PendingProposal>();
+  private queuedReads: PendingRead[] = [];
+  private readsByContext = new Map<string, PendingRead[]>();
+  private readWaiters: { index: number; reads: PendingRead[] }[] = [];
+  private readCounter = 0;
+  private flushScheduled = false;
+  private lastRole = '';
+
+  private constructor(opts: RaftNodeOptions, store: LevelRaftStore, loaded: LoadedRaftState) {
+    super();
+    this.id = opts.id;
+    this.log = opts.logger;
+    this.opts = {
+      id: opts.id,
+      dataDir: opts.dataDir,
+      peers: opts.peers,
+      tickMs: opts.tickMs ?? 50,
+      electionTicks: opts.electionTicks ?? 10,
+      heartbeatTicks: opts.heartbeatTicks ?? 1,
+      snapshotEvery: opts.snapshotEvery ?? 10_000,
+      trailingEntries: opts.trailingEntries ?? 1_000,
+      requestTimeoutMs: opts.requestTimeoutMs ?? 5_000,
+    };
+    this.store = store;
+    this.cache = cacheFrom(loaded);
+    const snap = this.cache.snapshot();
+    this.sm = restoreStateMachine(snap);
+    for (const [id, url] of Object.entries(opts.peers)) this.peerUrls.set(id, url);
+    this.learnPeersFromStore();
+    this.transport = new PeerTransport({
+      timeoutMs: Math.max(200, this.opts.tickMs * this.opts.electionTicks),
+      onUnreachable: (peer) => this.raw.reportUnreachable(peer),
+    });
+    this.updateTransportPeers();
+    this.raw = new RawNode({
+      id: opts.id,
+      storage: this.cache,
+      electionTick: this.opts.electionTicks,
+      heartbeatTick: this.opts.heartbeatTicks,
+      applied: snap.meta.index,
+      randomInt: (n) => randomInt(n),
+    });
+  }
+
+  /** Opens (or bootstraps) the node's store and attaches its transport route to `app`. */
+  static async start(opts: RaftNodeOptions, app: FastifyInstance): Promise<RaftNode> {
+    const store = await LevelRaftStore.open(opts.dataDir);
+    let loaded: LoadedRaftState;
+    try {
+      loaded = await store.load();
+      if (loaded.meta && loaded.meta.id !== opts.id) {
+        throw new RaftError('ERR_CORRUPT_STORE', `data directory ${opts.dataDir} belongs to member ${JSON.stringify(loaded.meta.id)}, not ${JSON.stringify(opts.id)}`);
+      }
+      const fresh = loaded.snapshot === null && loaded.entries.length === 0 && loaded.hardState.term === 0;
+      if (fresh && !opts.join) {
+        const voters = Object.keys(opts.peers).sort();
+        if (!voters.includes(opts.id)) throw new RaftError('ERR_INVARIANT', `member ${opts.id} is not among the founding peers ${voters.join(', ')}`);
+        const snapshot = bootstrapSnapshot(voters);
+        const hardState = { term: 0, vote: null, commit: snapshot.meta.index };
+        await store.save({ entries: [], hardState, snapshot }, true);
+        loaded = { ...loaded, snapshot, hardState };
+        opts.logger.info({ voters }, 'bootstrapped a new raft cluster');
+      }
+      if (!loaded.meta) await store.saveMeta({ id: opts.id });
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+    const node = new RaftNode(opts, store, loaded);
+    node.server = registerRaftServer(app, {
+      localId: opts.id,
+      handler: (msgs) => node.receive(msgs),
+    });
+    node.ticker = setInterval(() => node.onTick(), node.opts.tickMs);
+    node.drive();
+    return node;
+  }
+
+  // ---- the Ready loop -------------------------------------------------------------------------
+
+  private onTick(): void {
+    if (this.stopped) return;
+    this.guard(() => this.raw.tick());
+  }
+
+  private receive(msgs: Message[]): void {
+    if (this.stopped) throw new RaftError('ERR_STOPPED', `${this.id} is stopping`);
+    this.guard(() => {
+      for (const m of msgs) this.raw.step(m);
+    });
+  }
+
+  /** Runs core code; a broken invariant stops the node rather than let it run on corrupt. */
+  private guard(fn: () => void): void {
+    if (this.fatal) return;
+    try {
+      fn();
+    } catch (err) {
+      this.die(err);
+      return;
+    }
+    this.noticeRole();
+    this.drive();
+  }
+
+  private die(err: unknown): void {
+    const error = err instanceof Error ? err : new Error(String(err));
+    this.fatal = error;
+    this.log.fatal({ err: error }, 'raft node stopped on an unrecoverable error');
+    this.emit('fatal', error);
+    void this.stop();
+  }
+
+  private noticeRole(): void {
+    const st = this.raw.raft;
+    const role = `${st.role}:${st.term}:${st.lead}`;
+    if (role === this.lastRole) return;
+    this.lastRole = role;
+    this.log.info({ role: st.role, term: st.term, leader: st.lead }, 'raft role');
+    this.emit('role', { role: st.role, term: st.term, leader: st.lead });
+    if (st.role !== 'leader') this.failQueuedOnNotLeader();
+  }
+
+  private drive(): void {
+    if (this.persisting || this.stopped || this.fatal || !this.raw.hasReady()) return;
+    const rd = this.raw.ready();
+    this.transport.send(rd.messagesNow);
+    this.persisting = true;
+    const needsWrite = rd.entries.length > 0 || rd.hardState !== null || rd.snapshot !== null;
+    const write = needsWrite ? this.store.save({ entries: rd.entries, hardState: rd.hardState, snapshot: rd.snapshot }, rd.mustSync || rd.snapshot !== null) : Promise.resolve();
+    write.then(
+      () => this.afterWrite(rd),
+      (err) => this.die(new RaftError('ERR_CORRUPT_STORE', `writing the raft log failed: ${(err as Error).message}`, { cause: err })),
+    );
+  }
+
+  private async afterWrite(rd: Ready): Promise<void> {
+    if (this.stopped) return;
+    try {
+      if (rd.snapshot) this.cache.applySnapshot(rd.snapshot);
+      this.cache.append(rd.entries);
+      if (rd.hardState) this.cache.setHardState(rd.hardState);
+      // Durable now: what depended on this write may leave.
+      this.transport.send(rd.messages);
+      if (rd.snapshot) this.installSnapshot(rd.snapshot);
+      this.applyEntries(rd.committedEntries);
+      for (const rs of rd.readStates) {
+        const reads = this.readsByContext.get(rs.context);
+        if (!reads) continue;
+        this.readsByContext.delete(rs.context);
+        this.readWaiters.push({ index: rs.index, reads });
+      }
+      this.raw.advance(rd);
+      this.serveReads();
+      await this.maybeSnapshot();
+    } catch (err) {
+      this.die(err);
+      return;
+    }
+    this.persisting = false;
+    this.noticeRole();
+    this.drive();
+  }
+
+  private installSnapshot(snap: Snapshot): void {
+    this.sm = restoreStateMachine(snap);
+    this.learnPeersFromStore();
+    this.updateTransportPeers();
+    this.log.info({ index: snap.meta.index, term: snap.meta.term }, 'installed snapshot from the leader');
+    this.emit('snapshot', snap.meta.index);
+  }
+
+  private applyEntries(entries: Entry[]): void {
+    for (const e of entries) {
+      let result: KvResult | null = null;
+      let changes: KeyChange[] = [];
+      if (e.type === 'conf') {
+        const cc = decodeConfChange(e.data);
+        this.raw.applyConfChange(cc);
+        this.sm.markApplied(e.index);
+        this.log.info({ change: cc, index: e.index, conf: this.raw.raft.confState() }, 'membership changed');
+        this.updateTransportPeers();
+      } else {
+        const applied = this.sm.apply(e.index, e.data);
+        result = applied.result;
+        changes = applied.changes;
+      }
+      const p = this.proposals.get(e.index);
+      if (p) {
+        this.proposals.delete(e.index);
+        clearTimeout(p.timer);
+        if (p.term !== e.term) p.reject(new RaftError('ERR_PROPOSAL_DROPPED', `entry ${e.index} was replaced by term ${e.term}'s: the proposal did not commit`));
+        else p.resolve(result ?? { type: 'error', error: 'ERR_BAD_MESSAGE', message: 'conf change' });
+      }
+      if (changes.length > 0) {
+        if (changes.some((c) => c.key.startsWith(PEER_KEY_PREFIX))) {
+          this.learnPeersFromStore();
+          this.updateTransportPeers();
+        }
+        this.emit('changes', changes, e.index);
+      }
+    }
+  }
+
+  private async maybeSnapshot(): Promise<void> {
+    const applied = this.sm.appliedIndex;
+    const snapIndex = this.cache.snapshot().meta.index;
+    if (applied - snapIndex < this.opts.snapshotEvery) return;
+    const snapshot: Snapshot = { meta: { index: applied, term: this.cache.term(applied), conf: this.raw.raft.confState() }, data: this.sm.snapshot() };
+    await this.store.saveSnapshot(snapshot);
+    this.cache.createSnapshot(applied, snapshot.meta.conf, snapshot.data);
+    const compactTo = applied - this.opts.trailingEntries;
+    if (compactTo > this.cache.firstIndex()) {
+      await this.store.compact(compactTo);
+      this.cache.compact(compactTo);
+    }
+    this.log.debug({ index: applied, firstIndex: this.cache.firstIndex() }, 'snapshot taken, log compacted');
+  }
+
+  // ---- peers ----------------------------------------------------------------------------------
+
+  private learnPeersFromStore(): void {
+    for (const kv of this.sm.range(PEER_KEY_PREFIX)) this.peerUrls.set(kv.key.slice(PEER_KEY_PREFIX.length), kv.value);
+  }
+
+  private updateTransportPeers(): void {
+    const peers: Record<NodeId, string> = {};
+    for (const [id, url] of this.peerUrls) if (id !== this.id) peers[id] = url;
+    this.transport.setPeers(peers);
+  }
+
+  // ---- proposals and reads ----------------------------------------------------------------------
+
+  /** Replicates one key-value operation; resolves once it is applied here. */
+  propose(op: KvOp, session?: { clientId: string; seq: number }): Promise<KvResult> {
+    return new Promise((resolve, reject) => {
+      if (this.fatal || this.stopped) return reject(new RaftError('ERR_STOPPED', `${this.id} is stopped`));
+      if (this.raw.raft.role !== 'leader') return reject(this.notLeader());
+      const data = encodeCommand({ clientId: session?.clientId ?? this.clientId, seq: session?.seq ?? ++this.seq, op });
+      const timer = setTimeout(() => this.expireProposal(timer), this.opts.requestTimeoutMs);
+      this.queuedProposals.push({ data, p: { resolve, reject, timer } });
+      this.scheduleFlush();
+    });
+  }
+
+  /** Resolves when this node has applied everything committed before the call (ReadIndex). */
+  readBarrier(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.fatal || this.stopped) return reject(new RaftError('ERR_STOPPED', `${this.id} is stopped`));
+      const timer = setTimeout(() => this.expireRead(timer), this.opts.requestTimeoutMs);
+      this.queuedReads.push({ resolve, reject, timer });
+      this.scheduleFlush();
+    });
+  }
+
+  /** The state machine, for reads after readBarrier(). */
+  get state(): KvStateMachine {
+    return this.sm;
+  }
+
+  /**
+   * Proposals and reads made in the same synchronous stretch share one append and one read round.
+   * A microtask, not setImmediate: waiting for the next loop turn cost a c=1 write ~2 ms. Batching
+   * across requests happens anyway, because entries proposed during a disk write all go into the
+   * next one.
+   */
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    const props = this.queuedProposals;
+    this.queuedProposals = [];
+    if (props.length > 0) {
+      try {
+        const at = this.raw.propose(props.map((q) => q.data));
+        props.forEach((q, i) => this.proposals.set(at.firstIndex + i, { ...q.p, term: at.term }));
+      } catch (err) {
+        for (const q of props) {
+          clearTimeout(q.p.timer);
+          q.p.reject(err instanceof RaftError && err.code === 'ERR_NOT_LEADER' ? this.notLeader() : (err as Error));
+        }
+      }
+    }
+    const reads = this.queuedReads;
+    this.queuedReads = [];
+    if (reads.length > 0) {
+      const ctx = `${this.id}/${++this.readCounter}`;
+      try {
+        this.raw.readIndex(ctx);
+        this.readsByContext.set(ctx, reads);
+      } catch (err) {
+        for (const r of reads) {
+          clearTimeout(r.timer);
+          r.reject(err instanceof RaftError && err.code === 'ERR_NOT_LEADER' ? this.notLeader() : (err as Error));
+        }
+      }
+    }
+    this.noticeRole();
+    this.drive();
+  }
+
+  private serveReads(): void {
+    const applied = this.sm.appliedIndex;
+    const ready = this.readWaiters.filter((w) => w.index <= applied);
+    if (ready.length === 0) return;
+    this.readWaiters = this.readWaiters.filter((w) => w.index > applied);
+    for (const w of ready) {
+      for (const r of w.reads) {
+        clearTimeout(r.timer);
+        r.resolve();
+      }
+    }
+  }
+
+  private expireProposal(timer: NodeJS.Timeout): void {
+    const err = new RaftError('ERR_TIMEOUT', `no outcome within ${this.opts.requestTimeoutMs} ms; the write may or may not have been applied`);
+    for (const [index, p] of this.proposals) {
+      if (p.timer === timer) {
+        this.proposals.delete(index);
+        p.reject(err);
+        return;
+      }
+    }
+    const q = this.queuedProposals.findIndex((x) => x.p.timer === timer);
+    if (q >= 0) this.queuedProposals.splice(q, 1)[0].p.reject(err);
+  }
+
+  private expireRead(timer: NodeJS.Timeout): void {
+    const err = new RaftError('ERR_TIMEOUT', `read not confirmed within ${this.opts.requestTimeoutMs} ms`);
+    const drop = (reads: PendingRead[]): PendingRead[] => {
+      const hit = reads.find((r) => r.timer === timer);
+      if (hit) hit.reject(err);
+      return reads.filter((r) => r.timer !== timer);
+    };
+    this.queuedReads = drop(this.queuedReads);
+    for (const [ctx, reads] of this.readsByContext) this.readsByContext.set(ctx, drop(reads));
+    for (const w of this.readWaiters) w.reads = drop(w.reads);
+  }
+
+  /** Reads waiting for a leader's answer cannot get one from a node that lost its leader. */
+  private failQueuedOnNotLeader(): void {
+    if (this.raw.raft.lead !== null) return;
+    for (const [ctx, reads] of this.readsByContext) {
+      this.readsByContext.delete(ctx);
+      for (const r of reads) {
+        clearTimeout(r.timer);
+        r.reject(this.notLeader());
+      }
+    }
+  }
+
+  private notLeader(): RaftError {
+    const leader = this.raw.raft.lead;
+    return new RaftError('ERR_NOT_LEADER', `${this.id} is not the raft leader${leader ? `; ${leader} is` : ''}`, { leaderHint: leader });
+  }
+
+  leaderUrl(): string | null {
+    const leader = this.raw.raft.lead;
+    return leader ? this.peerUrls.get(leader) ?? null : null;
+  }
+
+  // ---- membership and leadership ----------------------------------------------------------------
+
+  /** Adds a member as a learner, after recording its address for every future leader. */
+  async addLearner(id: NodeId, url: string): Promise<void> {
+    await this.propose({ type: 'put', key: PEER_KEY_PREFIX + id, value: url });
+    this.raw.proposeConfChange({ type: 'addLearner', node: id });
+    this.drive();
+  }
+
+  promote(id: NodeId): void {
+    this.raw.proposeConfChange({ type: 'promote', node: id });
+    this.drive();
+  }
+
+  remove(id: NodeId): void {
+    this.raw.proposeConfChange({ type: 'remove', node: id });
+    this.drive();
+  }
+
+  transferLeadership(target: NodeId): void {
+    this.guard(() => this.raw.transferLeadership(target));
+  }
+
+  status(): Status & { transport: unknown; rejected: number } {
+    const peers: Record<string, unknown> = {};
+    for (const [id, st] of this.transport.stats()) peers[id] = st;
+    return { ...this.raw.status(), transport: peers, rejected: this.server?.stats.rejected ?? 0 };
+  }
+
+  isLeader(): boolean {
+    return this.raw.raft.role === 'leader';
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.ticker) clearInterval(this.ticker);
+    const err = new RaftError('ERR_STOPPED', `${this.id} stopped`);
+    for (const p of this.proposals.values()) {
+      clearTimeout(p.timer);
+      p.reject(err);
+    }
+    for (const q of this.queuedProposals) {
+      clearTimeout(q.p.timer);
+      q.p.reject(err);
+    }
+    for (const r of [...this.queuedReads, ...[...this.readsByContext.values()].flat(), ...this.readWaiters.flatMap((w) => w.reads)]) {
+      clearTimeout(r.timer);
+      r.reject(err);
+    }
+    await this.transport.close();
+    await this.store.close();
+  }
+}
+
+function cacheFrom(loaded: LoadedRaftState): MemoryStorage {
+  const cache = new MemoryStorage();
+  if (loaded.snapshot) cache.applySnapshot(loaded.snapshot);
+  cache.append(loaded.entries);
+  cache.setHardState(loaded.hardState);
+  return cache;
+}
+
+/** The bootstrap snapshot carries no data: the empty state, applied up to the snapshot point. */
+function restoreStateMachine(snap: Snapshot): KvStateMachine {
+  if (snap.data.length > 0) return KvStateMachine.restore(snap.data);
+  const sm = new KvStateMachine();
+  if (snap.meta.index > 0) sm.markApplied(snap.meta.index);
+  return sm;
+}
