@@ -43,6 +43,23 @@ export class SimNetwork {
     this.blocked.clear();
   }
 
+  /** Cuts `id` off from everyone for `duration`, then restores exactly those links. */
+  isolate(id: NodeId, all: NodeId[], duration: number): void {
+    const added: string[] = [];
+    for (const other of all) {
+      if (other === id) continue;
+      for (const link of [`${id}>${other}`, `${other}>${id}`]) {
+        if (!this.blocked.has(link)) {
+          this.blocked.add(link);
+          added.push(link);
+        }
+      }
+    }
+    this.queue.after(duration, () => {
+      for (const link of added) this.blocked.delete(link);
+    });
+  }
+
   isBlocked(from: NodeId, to: NodeId): boolean {
     return this.blocked.has(`${from}>${to}`);
   }

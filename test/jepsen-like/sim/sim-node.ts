@@ -20,7 +20,7 @@ export interface NodeObserver {
    * Buggify-style crash points (FoundationDB): at moments where a crash is most revealing the
    * cluster may crash this node on the spot. Returns whether it did.
    */
-  crashPoint(node: SimNode, point: 'vote' | 'leader' | 'commit'): boolean;
+  crashPoint(node: SimNode, point: 'vote' | 'leader' | 'applied'): boolean;
   trace(line: string): void;
 }
 
@@ -58,6 +58,8 @@ export class SimNode {
   private readCounter = 0;
   private lastRole = '';
   private lastCommit = 0;
+  /** The term in which this node last persisted as leader (for the 'leader' crash point). */
+  private leaderSince = -1;
   private readonly opts: SimNodeOptions;
   private readonly queue: EventQueue;
   private readonly rng: Prng;
@@ -93,6 +95,7 @@ export class SimNode {
     });
     this.lastCommit = this.raw.status().commit;
     this.lastRole = '';
+    this.leaderSince = -1;
     this.obs.trace(`${this.id} start term=${this.raw.raft.term} commit=${this.lastCommit} last=${this.raw.status().lastIndex}`);
     const inc = this.incarnation;
     const tick = (): void => {
@@ -143,12 +146,9 @@ export class SimNode {
       this.lastRole = role;
       this.obs.trace(`${this.id} ${r.role} term=${r.term} last=${r.log.lastIndex()} commit=${r.log.committed}`);
       this.obs.onRole(this);
-      if (r.role === 'leader' && this.obs.crashPoint(this, 'leader')) return;
     }
     if (r.log.committed < this.lastCommit) this.obs.onCrashError(this, new Error(`commit index went back from ${this.lastCommit} to ${r.log.committed}`));
-    const advanced = r.log.committed > this.lastCommit;
     this.lastCommit = r.log.committed;
-    if (advanced && r.role === 'leader') this.obs.crashPoint(this, 'commit');
   }
 
   /** Hands the next Ready to the "disk"; one write in flight at a time, as the real runner does. */
@@ -180,12 +180,20 @@ export class SimNode {
     this.obs.onDurable(this);
     for (const m of rd.messages) this.send(m);
     if (rd.hardState?.vote && this.obs.crashPoint(this, 'vote')) return;
+    // A new leader whose no-op is on its disk but perhaps nowhere else (Figure 8's S5).
+    const r = this.raw.raft;
+    if (r.role === 'leader' && this.leaderSince !== r.term) {
+      this.leaderSince = r.term;
+      if (this.obs.crashPoint(this, 'leader')) return;
+    }
 
     if (rd.snapshot) {
       this.sm = restoreStateMachine(rd.snapshot.data, rd.snapshot.meta.index);
       this.obs.trace(`${this.id} installed snapshot at ${rd.snapshot.meta.index}`);
     }
     for (const e of rd.committedEntries) this.apply(e);
+    // A leader that has just applied (and so acknowledged) writes (Figure 8's S1 at (e)).
+    if (rd.committedEntries.length > 0 && this.raw.raft.role === 'leader' && this.obs.crashPoint(this, 'applied')) return;
     for (const rs of rd.readStates) {
       const cb = this.reads.get(rs.context);
       if (!cb) continue;
