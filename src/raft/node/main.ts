@@ -9,7 +9,7 @@ import pino from 'pino';
 import { RaftNode } from './raft-node.ts';
 import { registerKvApi } from './kv-http.ts';
 
-const USAGE = 'usage: main.ts --id ID --listen HOST:PORT --peers ID=URL,... --data-dir DIR [--tick-ms N] [--election-ticks N] [--heartbeat-ticks N] [--join]';
+const USAGE = 'usage: main.ts --id ID --listen HOST:PORT --peers ID=URL,... --data-dir DIR [--tick-ms N] [--election-ticks N] [--heartbeat-ticks N] [--join] [--exit-with-stdin]';
 
 function fail(message: string): never {
   process.stderr.write(`raft-node: ${message}\n${USAGE}\n`);
@@ -17,7 +17,7 @@ function fail(message: string): never {
 }
 
 function parse(argv: string[]) {
-  const out = { id: '', listen: '', peers: {} as Record<string, string>, dataDir: '', tickMs: 10, electionTicks: 10, heartbeatTicks: 1, join: false };
+  const out = { id: '', listen: '', peers: {} as Record<string, string>, dataDir: '', tickMs: 10, electionTicks: 30, heartbeatTicks: 5, join: false, exitWithStdin: false };
   const int = (flag: string, v: string | undefined): number => {
     const n = Number(v);
     if (!Number.isSafeInteger(n) || n <= 0) fail(`${flag} needs a positive integer, got ${JSON.stringify(v)}`);
@@ -34,6 +34,7 @@ function parse(argv: string[]) {
       case '--election-ticks': out.electionTicks = int(flag, next()); break;
       case '--heartbeat-ticks': out.heartbeatTicks = int(flag, next()); break;
       case '--join': out.join = true; break;
+      case '--exit-with-stdin': out.exitWithStdin = true; break;
       case '--peers':
         for (const pair of next().split(',')) {
           const eq = pair.indexOf('=');
@@ -86,4 +87,9 @@ const shutdown = async (): Promise<void> => {
   process.exit(0);
 };
 process.on('SIGTERM', () => void shutdown());
+// A supervisor that dies without stopping us (kill -9) closes our stdin: stop with it.
+if (args.exitWithStdin) {
+  process.stdin.on('end', () => void shutdown());
+  process.stdin.resume();
+}
 process.on('SIGINT', () => void shutdown());

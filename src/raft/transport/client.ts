@@ -45,6 +45,8 @@ const DEFAULTS = {
 };
 
 const MIN_BYTES_PER_MS = 10_000;
+/** Requests in flight per peer, in order on one connection. */
+const PIPELINE_DEPTH = 8;
 
 type PeerMap = ReadonlyMap<NodeId, string> | Readonly<Record<NodeId, string>>;
 
@@ -96,7 +98,7 @@ export class PeerTransport {
 
   stats(): Map<NodeId, PeerStats> {
     const out = new Map<NodeId, PeerStats>();
-    for (const [id, p] of this.peers) out.set(id, { ...p.stats, queued: p.length, inFlight: p.inFlight });
+    for (const [id, p] of this.peers) out.set(id, { ...p.stats, queued: p.length, inFlight: p.requests > 0 });
     return out;
   }
 
@@ -109,25 +111,27 @@ export class PeerTransport {
   }
 
   private schedule(peer: Peer): void {
-    if (peer.inFlight || peer.scheduled) return;
+    if (peer.scheduled || peer.requests >= PIPELINE_DEPTH) return;
     peer.scheduled = true;
     queueMicrotask(() => {
       peer.scheduled = false;
-      void this.drain(peer);
+      this.drain(peer);
     });
   }
 
-  /** Sends batches one after another until the queue is empty; never rejects. */
-  private async drain(peer: Peer): Promise<void> {
-    if (peer.inFlight) return;
-    peer.inFlight = true;
-    try {
-      while (!peer.closed && peer.length > 0) {
-        const batch = peer.take(this.opts.maxBatchMessages, this.opts.maxBatchBytes);
-        await this.post(peer, batch);
-      }
-    } finally {
-      peer.inFlight = false;
+  /**
+   * Starts requests until the queue is empty or the pipeline is full. Requests go out in order
+   * on the peer's single connection (HTTP/1.1 pipelining), so order is kept without waiting for
+   * each answer: a message does not sit behind the round trip of the one before it.
+   */
+  private drain(peer: Peer): void {
+    while (!peer.closed && peer.length > 0 && peer.requests < PIPELINE_DEPTH) {
+      const batch = peer.take(this.opts.maxBatchMessages, this.opts.maxBatchBytes);
+      peer.requests++;
+      void this.post(peer, batch).finally(() => {
+        peer.requests--;
+        if (peer.length > 0) this.schedule(peer);
+      });
     }
   }
 
@@ -188,7 +192,8 @@ class Peer {
   private sizes: number[] = [];
   private head = 0;
   private bytes = 0;
-  inFlight = false;
+  /** Requests sent and not yet answered (at most PIPELINE_DEPTH). */
+  requests = 0;
   scheduled = false;
   closed = false;
   readonly stats: Omit<PeerStats, 'queued' | 'inFlight'> = { sent: 0, failed: 0, dropped: 0, lastContact: null, lastError: null };
@@ -201,9 +206,9 @@ class Peer {
     const old = this.client as Client | undefined;
     this.url = url;
     this.path = url.pathname.replace(/\/+$/, '') + RAFT_MESSAGES_PATH;
-    // One connection: only one request is ever in flight per peer. The connect timeout matters most:
+    // One connection, so requests stay in order. The connect timeout matters most:
     // undici's default of 10 s would stall the queue for a peer whose host is down.
-    this.client = new Client(url.origin, { connectTimeout: timeoutMs, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    this.client = new Client(url.origin, { connectTimeout: timeoutMs, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, pipelining: PIPELINE_DEPTH });
     if (old) void old.destroy().catch(() => {});
   }
 
