@@ -9,7 +9,7 @@ import { RaftError } from './errors.ts';
 function electedCluster(ids = ['a', 'b', 'c']): TestNetwork {
   const net = new TestNetwork(ids);
   net.get(ids[0]).campaign();
-  net.stabilize();
+  net.settle();
   assert.equal(net.leader(), ids[0]);
   return net;
 }
@@ -194,7 +194,7 @@ test('leadership transfer: the target becomes leader at once, bypassing stickine
   const net = electedCluster();
   net.propose('a', 'x');
   net.get('a').transferLeadership('c');
-  net.stabilize();
+  net.settle();
   assert.equal(net.leader(), 'c');
   assert.equal(net.get('c').raft.term, 2);
   net.propose('c', 'y');
@@ -217,15 +217,15 @@ test('membership: add a learner, promote it, remove a voter; one change at a tim
     () => net.get('a').proposeConfChange({ type: 'remove', node: 'b' }),
     (e: unknown) => e instanceof RaftError && e.code === 'ERR_CONF_CHANGE_PENDING',
   );
-  net.stabilize();
+  net.settle();
   assert.deepEqual(net.get('a').status().conf, { voters: ['a', 'b', 'c'], learners: ['d'] });
   net.propose('a', 'x');
   assert.deepEqual(net.appliedTexts('d'), ['x']);
   net.get('a').proposeConfChange({ type: 'promote', node: 'd' });
-  net.stabilize();
+  net.settle();
   assert.deepEqual(net.get('d').status().conf.voters, ['a', 'b', 'c', 'd']);
   net.get('a').proposeConfChange({ type: 'remove', node: 'a' });
-  net.stabilize();
+  net.settle();
   assert.notEqual(net.get('a').raft.role, 'leader', 'a removed leader steps down');
   net.tickAll(40);
   const leader = net.leader();
@@ -276,4 +276,18 @@ test('restart restores term, vote and the durable commit; commit alone is never 
   assert.equal(t.node.status().commit, durable.commit);
   assert.equal(t.node.raft.term, 1);
   assert.equal(t.node.raft.vote, 'a');
+});
+
+test('a new commit index reaches followers with the next append, or within one leader tick', () => {
+  const net = electedCluster();
+  net.get('a').propose([new TextEncoder().encode('x')]);
+  net.stabilize();
+  const leaderCommit = net.get('a').status().commit;
+  assert.ok(net.get('b').status().commit < leaderCommit, 'no round of empty appends just for the commit');
+  net.get('a').propose([new TextEncoder().encode('y')]);
+  net.stabilize();
+  assert.ok(net.get('b').status().commit >= leaderCommit, 'the next append carried it');
+  net.tick('a');
+  net.stabilize();
+  assert.equal(net.get('b').status().commit, net.get('a').status().commit, 'one tick carries the rest');
 });

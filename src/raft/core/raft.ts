@@ -58,6 +58,8 @@ export class Raft {
   private readonly heartbeatTimeout: number;
 
   leadTransferee: NodeId | null = null;
+  /** The leader's commit index moved and no append has carried it to the followers yet. */
+  private commitToSend = false;
   /** No conf change may be proposed until the log is applied past this index. */
   private pendingConfIndex = 0;
   private uncommittedSize = 0;
@@ -195,6 +197,7 @@ export class Raft {
     }
     this.pendingConfIndex = 0;
     this.uncommittedSize = 0;
+    this.commitToSend = false;
     this.readOnly.reset();
     this.pendingReadIndex = [];
   }
@@ -268,6 +271,10 @@ export class Raft {
       this.heartbeatElapsed = 0;
       this.bcastHeartbeat();
     }
+    // A commit that no append has carried yet goes out now, at most one tick late. Sending it the
+    // moment it advances (as etcd does) costs a round of empty appends per write; under load the
+    // next write's append carries it anyway.
+    if (this.commitToSend) this.bcastAppend();
   }
 
   private markActive(pr: Progress): void {
@@ -577,7 +584,7 @@ export class Raft {
     else if (pr.state === 'replicate') pr.inflights.freeLE(m.index);
 
     if (this.maybeCommit()) {
-      this.bcastAppend();
+      this.commitToSend = true;
     } else if (wasPaused) {
       // It was waiting on this answer and may have missed the commit index meanwhile.
       this.maybeSendAppend(m.from, true);
@@ -593,7 +600,7 @@ export class Raft {
     this.log.stableTo(index, term);
     if (this.role !== 'leader') return;
     const self = this.prs.get(this.id);
-    if (self && this.log.matchTerm(index, term) && self.maybeUpdate(index) && this.maybeCommit()) this.bcastAppend();
+    if (self && this.log.matchTerm(index, term) && self.maybeUpdate(index) && this.maybeCommit()) this.commitToSend = true;
   }
 
   private maybeCommit(): boolean {
@@ -610,6 +617,7 @@ export class Raft {
   }
 
   private bcastAppend(): void {
+    this.commitToSend = false; // every append carries the commit index
     for (const id of this.prs.keys()) if (id !== this.id) this.maybeSendAppend(id, true);
   }
 

@@ -117,7 +117,17 @@ export class TestNetwork {
 
   propose(id: NodeId, text: string): void {
     this.get(id).propose([new TextEncoder().encode(text)]);
+    this.settle();
+  }
+
+  /** Stabilizes, then lets one leader tick carry a commit that no append has carried yet. */
+  settle(): void {
     this.stabilize();
+    const leader = this.leader();
+    if (leader) {
+      this.tick(leader);
+      this.stabilize();
+    }
   }
 
   appliedTexts(id: NodeId): string[] {
