@@ -1,35 +1,38 @@
-// Sending side of the Raft transport. Like etcd's rafthttp, sending never blocks the node and never
-// fails loudly: Raft tolerates lost messages, so a batch that cannot be delivered is dropped,
-// counted, and reported through onUnreachable (the node passes it on to Raft, which then probes).
-// It must not reorder, though: one queue and at most one request in flight per peer, because
-// parallel requests on a pool would overtake each other and turn a stream of appends into rejects.
-import { performance } from 'node:perf_hooks';
+// Sending side of the Raft transport: one long-lived streaming POST per peer (server.ts,
+// RAFT_STREAM_PATH). send() never blocks and never throws, like etcd's transport: Raft tolerates
+// loss, so a message that cannot be delivered is dropped and counted, and the node is told the
+// peer is unreachable. Order per peer is kept because one stream carries everything.
+//
+// Flow control: at most `maxInflightFrames` frames are unacknowledged; the rest wait in a bounded
+// queue that drops its oldest messages first. A stream whose oldest frame has gone unacknowledged
+// for `timeoutMs` is torn down and reopened: on a partitioned link TCP would otherwise sit in
+// retransmission backoff long after the partition heals.
+import { PassThrough } from 'node:stream';
 import { Client } from 'undici';
 import type { Message, NodeId } from '../core/types.ts';
-import { encodeMessages } from './codec.ts';
-import { MSGPACK_CONTENT_TYPE, RAFT_MESSAGES_PATH } from './server.ts';
+import { RAFT_STREAM_PATH, STREAM_CONTENT_TYPE } from './server.ts';
+import { encodeFrame } from './frames.ts';
 
 export interface PeerTransportOptions {
-  /** Connect, headers and body timeout of each request, ms. */
+  /** A frame unacknowledged for this long (or a connect attempt this long) fails the stream. */
   timeoutMs?: number;
-  /** Queue bound per peer; beyond it the oldest messages are dropped. */
   maxQueueMessages?: number;
   maxQueueBytes?: number;
-  /** Batch bounds; keep them within the receiver's DecodeLimits. A bigger single message goes alone. */
   maxBatchMessages?: number;
   maxBatchBytes?: number;
-  /** A batch to `peer` was lost (error, timeout or refusal). Called synchronously; must not block. */
+  /** Frames sent and not yet acknowledged, per peer. */
+  maxInflightFrames?: number;
   onUnreachable?: (peer: NodeId) => void;
 }
 
 export interface PeerStats {
   /** Messages the peer acknowledged. */
   sent: number;
-  /** Requests that failed; their messages are lost. */
+  /** Streams that failed (connect error, error status, no ack in time). */
   failed: number;
-  /** Messages dropped unsent: queue full, peer removed or transport closed. */
+  /** Messages dropped: queue overflow, or lost with a failed stream. */
   dropped: number;
-  /** performance.now() of the last acknowledged request, or null if none yet. */
+  /** performance.now() of the last ack. */
   lastContact: number | null;
   lastError: string | null;
   queued: number;
@@ -42,11 +45,8 @@ const DEFAULTS = {
   maxQueueBytes: 64 * 1024 * 1024,
   maxBatchMessages: 1024,
   maxBatchBytes: 4 * 1024 * 1024,
+  maxInflightFrames: 256,
 };
-
-const MIN_BYTES_PER_MS = 10_000;
-/** Requests in flight per peer, in order on one connection. */
-const PIPELINE_DEPTH = 8;
 
 type PeerMap = ReadonlyMap<NodeId, string> | Readonly<Record<NodeId, string>>;
 
@@ -54,6 +54,7 @@ export class PeerTransport {
   private readonly opts: typeof DEFAULTS;
   private readonly onUnreachable: (peer: NodeId) => void;
   private readonly peers = new Map<NodeId, Peer>();
+  private readonly stallTimer: NodeJS.Timeout;
   private closed = false;
   /** Messages addressed to a node not in the peer map. */
   unknownPeerDrops = 0;
@@ -62,6 +63,8 @@ export class PeerTransport {
     const { onUnreachable, ...rest } = options;
     this.opts = { ...DEFAULTS, ...withoutUndefined(rest) };
     this.onUnreachable = onUnreachable ?? (() => {});
+    this.stallTimer = setInterval(() => this.checkStalls(), Math.max(5, Math.min(50, this.opts.timeoutMs / 4)));
+    this.stallTimer.unref();
   }
 
   /** Replaces the peer set: node id → base URL such as 'http://127.0.0.1:7001'. Throws TypeError on a bad URL. */
@@ -71,18 +74,18 @@ export class PeerTransport {
     for (const [id, base] of peers instanceof Map ? peers : Object.entries(peers)) next.set(id, new URL(base));
     for (const [id, peer] of this.peers) {
       if (!next.has(id)) {
-        peer.close();
+        void peer.close();
         this.peers.delete(id);
       }
     }
     for (const [id, url] of next) {
       const peer = this.peers.get(id);
-      if (peer === undefined) this.peers.set(id, new Peer(id, url, this.opts.timeoutMs));
-      else if (peer.url.href !== url.href) peer.connect(url, this.opts.timeoutMs); // keeps its queue
+      if (peer === undefined) this.peers.set(id, new Peer(id, url, this.opts));
+      else if (peer.url.href !== url.href) peer.readdress(url); // keeps its queue
     }
   }
 
-  /** Queues messages by `to` and returns at once; delivery starts in a microtask so one tick's messages share a request. */
+  /** Queues messages by `to` and returns at once; one tick's messages go out as one frame. */
   send(msgs: readonly Message[]): void {
     if (this.closed) return;
     for (const m of msgs) {
@@ -91,136 +94,160 @@ export class PeerTransport {
         this.unknownPeerDrops++;
         continue;
       }
-      peer.push(m, estimateSize(m), this.opts.maxQueueMessages, this.opts.maxQueueBytes);
+      peer.enqueue(m, estimateSize(m));
       this.schedule(peer);
     }
   }
 
   stats(): Map<NodeId, PeerStats> {
     const out = new Map<NodeId, PeerStats>();
-    for (const [id, p] of this.peers) out.set(id, { ...p.stats, queued: p.length, inFlight: p.requests > 0 });
+    for (const [id, p] of this.peers) out.set(id, { ...p.stats, queued: p.length, inFlight: p.inflight.length > 0 });
     return out;
   }
 
-  /** Drops everything queued or in flight and closes the connections. */
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.stallTimer);
     const peers = [...this.peers.values()];
     this.peers.clear();
     await Promise.all(peers.map((p) => p.close()));
   }
 
   private schedule(peer: Peer): void {
-    if (peer.scheduled || peer.requests >= PIPELINE_DEPTH) return;
+    if (peer.scheduled) return;
     peer.scheduled = true;
     queueMicrotask(() => {
       peer.scheduled = false;
-      this.drain(peer);
+      this.pump(peer);
     });
   }
 
-  /**
-   * Starts requests until the queue is empty or the pipeline is full. Requests go out in order
-   * on the peer's single connection (HTTP/1.1 pipelining), so order is kept without waiting for
-   * each answer: a message does not sit behind the round trip of the one before it.
-   */
-  private drain(peer: Peer): void {
-    while (!peer.closed && peer.length > 0 && peer.requests < PIPELINE_DEPTH) {
+  /** Writes queued messages as frames while the window allows. */
+  private pump(peer: Peer): void {
+    while (!peer.closed && peer.length > 0 && peer.inflight.length < this.opts.maxInflightFrames) {
+      const stream = peer.stream ?? this.open(peer);
       const batch = peer.take(this.opts.maxBatchMessages, this.opts.maxBatchBytes);
-      peer.requests++;
-      void this.post(peer, batch).finally(() => {
-        peer.requests--;
-        if (peer.length > 0) this.schedule(peer);
-      });
+      peer.inflight.push({ at: performance.now(), count: batch.length });
+      stream.body.write(encodeFrame(batch));
     }
   }
 
-  private async post(peer: Peer, batch: Message[]): Promise<void> {
-    const client = peer.client;
+  private open(peer: Peer): Stream {
+    const body = new PassThrough();
+    body.on('error', () => {}); // undici may destroy it with an error when the request fails; fail() reports that
     const abort = new AbortController();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let error: string;
-    try {
-      const body = encodeMessages(batch);
-      // undici checks headersTimeout/bodyTimeout on a coarse clock (they fire up to ~1 s late), so a
-      // precise deadline bounds how long a silent peer holds its queue. Large bodies (snapshots)
-      // get extra time at an assumed floor of 10 MB/s.
-      const ms = deadline(body.byteLength, this.opts.timeoutMs);
-      timer = setTimeout(() => abort.abort(new Error(`no answer within ${ms} ms (timeout)`)), ms);
-      const res = await client.request({
+    const stream: Stream = { body, abort };
+    peer.stream = stream;
+    peer.client
+      .request({
         method: 'POST',
         path: peer.path,
-        headers: { 'content-type': MSGPACK_CONTENT_TYPE },
+        headers: { 'content-type': STREAM_CONTENT_TYPE },
         body,
-        headersTimeout: this.opts.timeoutMs,
-        bodyTimeout: this.opts.timeoutMs,
         signal: abort.signal,
-      });
-      if (res.statusCode >= 200 && res.statusCode < 300) {
-        await res.body.dump(); // drained, so the keep-alive connection can carry the next batch
-        peer.stats.sent += batch.length;
-        peer.stats.lastContact = performance.now();
-        return;
-      }
-      error = `peer answered ${res.statusCode}: ${await errorText(res.body)}`;
-    } catch (err) {
-      error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-    } finally {
-      clearTimeout(timer);
-    }
-    if (peer.closed || peer.client !== client) {
-      // Removed, closed or re-addressed while the request was out: not the peer's fault.
-      peer.stats.dropped += batch.length;
-      return;
-    }
+        // The answer is the ack stream itself: it neither ends nor needs to start on a schedule.
+        headersTimeout: 0,
+        bodyTimeout: 0,
+      })
+      .then(async (res) => {
+        if (res.statusCode !== 200) {
+          this.fail(peer, stream, `peer answered ${res.statusCode}: ${await errorText(res.body)}`);
+          return;
+        }
+        for await (const chunk of res.body as AsyncIterable<Buffer>) {
+          if (peer.stream !== stream) break;
+          this.acked(peer, chunk.length);
+        }
+        this.fail(peer, stream, 'peer closed the stream');
+      })
+      .catch((err: unknown) => this.fail(peer, stream, err instanceof Error ? `${err.name}: ${err.message}` : String(err)));
+    return stream;
+  }
+
+  private acked(peer: Peer, frames: number): void {
+    for (let i = 0; i < frames && peer.inflight.length > 0; i++) peer.stats.sent += peer.inflight.shift()!.count;
+    peer.stats.lastContact = performance.now();
+    if (peer.length > 0) this.schedule(peer);
+  }
+
+  /** Tears a stream down: its unacknowledged messages are lost (Raft retransmits), the node is told. */
+  private fail(peer: Peer, stream: Stream, reason: string): void {
+    if (peer.stream !== stream) return; // already replaced
+    peer.stream = null;
+    stream.abort.abort();
+    stream.body.destroy();
+    for (const f of peer.inflight) peer.stats.dropped += f.count;
+    peer.inflight = [];
+    if (peer.closed) return;
     peer.stats.failed++;
-    peer.stats.lastError = error;
+    peer.stats.lastError = reason;
     try {
       this.onUnreachable(peer.id);
     } catch {
-      // The callback is the node's; a throw here would become an unhandled rejection and kill the process.
+      // The callback is the node's; a throw here must not become an unhandled rejection.
+    }
+    if (peer.length > 0) this.schedule(peer);
+  }
+
+  private checkStalls(): void {
+    const now = performance.now();
+    for (const peer of this.peers.values()) {
+      const oldest = peer.inflight[0];
+      if (peer.stream && oldest && now - oldest.at > this.opts.timeoutMs) {
+        this.fail(peer, peer.stream, `no answer within ${this.opts.timeoutMs} ms (timeout)`);
+      }
     }
   }
 }
 
-/** One peer's connection and ordered queue (an array with a moving head, so dropping the oldest is O(1)). */
+interface Stream {
+  body: PassThrough;
+  abort: AbortController;
+}
+
+/** One peer's connection, stream and ordered queue (an array with a moving head, so dropping the oldest is O(1)). */
 class Peer {
-  client!: Client;
-  url!: URL;
-  path = RAFT_MESSAGES_PATH;
+  client: Client;
+  url: URL;
+  path: string;
+  stream: Stream | null = null;
+  inflight: { at: number; count: number }[] = [];
+  scheduled = false;
+  closed = false;
   private msgs: Message[] = [];
   private sizes: number[] = [];
   private head = 0;
   private bytes = 0;
-  /** Requests sent and not yet answered (at most PIPELINE_DEPTH). */
-  requests = 0;
-  scheduled = false;
-  closed = false;
   readonly stats: Omit<PeerStats, 'queued' | 'inFlight'> = { sent: 0, failed: 0, dropped: 0, lastContact: null, lastError: null };
 
-  constructor(readonly id: NodeId, url: URL, timeoutMs: number) {
-    this.connect(url, timeoutMs);
+  constructor(
+    readonly id: NodeId,
+    url: URL,
+    private readonly opts: typeof DEFAULTS,
+  ) {
+    this.url = url;
+    this.path = pathFor(url);
+    this.client = newClient(url, opts.timeoutMs);
   }
 
-  connect(url: URL, timeoutMs: number): void {
-    const old = this.client as Client | undefined;
+  readdress(url: URL): void {
+    const old = this.client;
     this.url = url;
-    this.path = url.pathname.replace(/\/+$/, '') + RAFT_MESSAGES_PATH;
-    // One connection, so requests stay in order. The connect timeout matters most:
-    // undici's default of 10 s would stall the queue for a peer whose host is down.
-    this.client = new Client(url.origin, { connectTimeout: timeoutMs, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, pipelining: PIPELINE_DEPTH });
-    if (old) void old.destroy().catch(() => {});
+    this.path = pathFor(url);
+    this.client = newClient(url, this.opts.timeoutMs);
+    this.dropStream();
+    void old.destroy().catch(() => {});
   }
 
   get length(): number {
     return this.msgs.length - this.head;
   }
 
-  push(m: Message, size: number, maxMessages: number, maxBytes: number): void {
+  enqueue(m: Message, size: number): void {
     this.msgs.push(m);
     this.sizes.push(size);
     this.bytes += size;
-    while (this.length > maxMessages || (this.length > 0 && this.bytes > maxBytes)) {
+    while (this.length > this.opts.maxQueueMessages || (this.length > 0 && this.bytes > this.opts.maxQueueBytes)) {
       this.bytes -= this.sizes[this.head];
       this.head++;
       this.stats.dropped++;
@@ -242,8 +269,18 @@ class Peer {
     return batch;
   }
 
+  private dropStream(): void {
+    if (!this.stream) return;
+    this.stream.abort.abort();
+    this.stream.body.destroy();
+    this.stream = null;
+    for (const f of this.inflight) this.stats.dropped += f.count;
+    this.inflight = [];
+  }
+
   close(): Promise<void> {
     this.closed = true;
+    this.dropStream();
     this.stats.dropped += this.length;
     this.msgs = [];
     this.sizes = [];
@@ -265,8 +302,13 @@ class Peer {
   }
 }
 
-function deadline(bodyBytes: number, timeoutMs: number): number {
-  return timeoutMs + Math.ceil(bodyBytes / MIN_BYTES_PER_MS);
+function pathFor(url: URL): string {
+  return url.pathname.replace(/\/+$/, '') + RAFT_STREAM_PATH;
+}
+
+/** The connect timeout matters most: undici's default of 10 s would stall a peer whose host is down. */
+function newClient(url: URL, timeoutMs: number): Client {
+  return new Client(url.origin, { connectTimeout: timeoutMs, keepAliveTimeout: 60_000 });
 }
 
 /** Rough encoded size, for the queue and batch byte bounds; the data payloads dominate. */
@@ -283,7 +325,7 @@ async function errorText(body: AsyncIterable<Buffer>): Promise<string> {
   try {
     for await (const chunk of body) {
       text += chunk.toString('utf8');
-      if (text.length >= 300) break; // leaving the loop destroys the body; this connection is dropped
+      if (text.length >= 300) break;
     }
   } catch {
     // A broken error body still leaves the status code to report.

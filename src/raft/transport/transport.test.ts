@@ -13,7 +13,7 @@ import type { Message } from '../core/types.ts';
 import { decodeMessages, encodeMessages } from './codec.ts';
 import type { DecodeLimits } from './codec.ts';
 import { PeerTransport } from './client.ts';
-import { RAFT_MESSAGES_PATH, registerRaftServer } from './server.ts';
+import { RAFT_MESSAGES_PATH, RAFT_STREAM_PATH, STREAM_CONTENT_TYPE, registerRaftServer } from './server.ts';
 import type { RaftServerOptions } from './server.ts';
 
 const LIMITS: DecodeLimits = { maxBytes: 1 << 20, maxMessages: 1000 };
@@ -216,6 +216,12 @@ function newTransport(opts: ConstructorParameters<typeof PeerTransport>[0] = {})
   return t;
 }
 
+function lengthPrefix(body: Uint8Array): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(body.byteLength, 0);
+  return b;
+}
+
 const hb = (i: number, to = 'n2', from = 'n1'): Message => ({ type: 'heartbeat', from, to, term: 1, commit: i, context: null });
 
 async function post(url: string, body: Uint8Array | string, contentType = 'application/msgpack') {
@@ -326,9 +332,9 @@ describe('server and PeerTransport', () => {
     const t = newTransport({ timeoutMs: 150, onUnreachable: (p) => unreachable.push(p) });
     t.setPeers({ n2: `http://127.0.0.1:${port}` });
     t.send([hb(1)]);
-    await new Promise((r) => setImmediate(r));
-    t.send([hb(2)]); // queued behind the stuck request
-    await waitFor(() => (t.stats().get('n2')?.failed ?? 0) >= 2, 'both batches to time out', 3000);
+    await waitFor(() => (t.stats().get('n2')?.failed ?? 0) >= 1, 'the stream to time out', 3000);
+    t.send([hb(2)]); // a new stream, which times out too
+    await waitFor(() => (t.stats().get('n2')?.failed ?? 0) >= 2, 'the second stream to time out', 3000);
     assert.deepEqual(unreachable, ['n2', 'n2']);
     assert.match(t.stats().get('n2')?.lastError ?? '', /timeout/i);
     sockets.forEach((s) => s.destroy());
@@ -338,10 +344,11 @@ describe('server and PeerTransport', () => {
     const got: number[] = [];
     let release: () => void = () => {};
     const gate = new Promise<void>((r) => { release = r; });
-    // The server holds the first request, so everything sent after it queues at the client.
+    // The server holds the stream before reading it, so the first frame stays unacknowledged and,
+    // with a window of one frame, everything sent after it queues at the client.
     const node = await startNode({ localId: 'n2', handler: (msgs) => got.push(...msgs.map((m) => (m as { commit: number }).commit)) }, 0,
       (app) => app.addHook('onRequest', async () => { await gate; }));
-    const t = newTransport({ maxQueueMessages: 10 });
+    const t = newTransport({ maxQueueMessages: 10, maxInflightFrames: 1 });
     t.setPeers({ n2: node.url });
     t.send([hb(0)]);
     await waitFor(() => t.stats().get('n2')?.inFlight === true, 'first request in flight');
@@ -351,6 +358,27 @@ describe('server and PeerTransport', () => {
     release();
     await waitFor(() => got.length === 11, 'the kept messages');
     assert.deepEqual(got, [0, ...Array.from({ length: 10 }, (_, i) => i + 21)]);
+  });
+
+  test('a bad frame on a stream ends that stream and is counted; the server keeps serving', async () => {
+    const got: number[] = [];
+    const node = await startNode({ localId: 'n2', handler: (msgs) => got.push(...msgs.map((m) => (m as { commit: number }).commit)), limits: { maxBytes: 4096, maxMessages: 50 } });
+    for (const [name, frame] of [
+      ['garbage body', Buffer.concat([Buffer.from([0, 0, 0, 3]), Buffer.from([0xc1, 0xc1, 0xc1])])],
+      ['oversized frame', Buffer.from([0, 1, 0, 0])],
+      ['wrong recipient', Buffer.concat([lengthPrefix(encodeMessages([hb(1, 'n9')])), encodeMessages([hb(1, 'n9')])])],
+    ] as const) {
+      const res = await request(node.url + RAFT_STREAM_PATH, { method: 'POST', headers: { 'content-type': STREAM_CONTENT_TYPE }, body: frame });
+      await res.body.text().catch(() => '');
+      await waitFor(() => node.stats.rejected >= 1, name);
+    }
+    assert.equal(node.stats.rejected, 3);
+    assert.equal(got.length, 0);
+    const t = newTransport();
+    t.setPeers({ n2: node.url });
+    t.send([hb(7)]);
+    await waitFor(() => got.length === 1, 'delivery on a good stream');
+    assert.deepEqual(got, [7]);
   });
 
   test('messages to unknown peers are dropped and counted', () => {
