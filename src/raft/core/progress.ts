@@ -23,6 +23,10 @@ export class Inflights {
     if (n > 0) this.buffer.splice(0, n);
   }
 
+  freeFirstOne(): void {
+    this.buffer.shift();
+  }
+
   full(): boolean {
     return this.buffer.length >= this.capacity;
   }

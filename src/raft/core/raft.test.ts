@@ -291,3 +291,20 @@ test('a new commit index reaches followers with the next append, or within one l
   net.stabilize();
   assert.equal(net.get('b').status().commit, net.get('a').status().commit, 'one tick carries the rest');
 });
+
+test('a follower whose in-flight appends were all lost is not stalled for good', () => {
+  const net = new TestNetwork(['a', 'b', 'c'], { maxInflightMsgs: 2 });
+  net.get('a').campaign();
+  net.settle();
+  net.drop('app'); // every append to the followers vanishes, filling their windows
+  for (let i = 0; i < 4; i++) net.get('a').propose([new TextEncoder().encode(`lost${i}`)]);
+  net.stabilize();
+  assert.equal(net.get('a').status().progress.b.state, 'replicate');
+  net.recover();
+  for (let i = 0; i < 6; i++) {
+    net.tick('a');
+    net.stabilize();
+  }
+  net.settle();
+  assert.deepEqual(net.appliedTexts('b'), ['lost0', 'lost1', 'lost2', 'lost3']);
+});

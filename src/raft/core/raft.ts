@@ -494,6 +494,10 @@ export class Raft {
         if (!pr) return;
         this.markActive(pr);
         pr.probeSent = false;
+        // Appends lost in flight never free their window slots: a full window would stall this
+        // follower for good. Each heartbeat answer frees one, so a new append goes out and the
+        // follower's rejection of the gap sends us back to probing (etcd: FreeFirstOne).
+        if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
         if (pr.match < this.log.lastIndex()) this.maybeSendAppend(m.from, true);
         if (m.context !== null) this.handleReadAck(m.from, m.context);
         break;

@@ -19,6 +19,8 @@ export class SimNetwork {
   private readonly deliver: (m: Message) => void;
   /** Tells a leader whether its snapshot arrived, as a real transport would (etcd ReportSnapshot). */
   private readonly reportSnapshot: (from: NodeId, to: NodeId, ok: boolean) => void;
+  /** Tells a sender its link failed, as the real transport does when a stream breaks (sometimes). */
+  reportUnreachable: (from: NodeId, to: NodeId) => void = () => {};
   stats = { sent: 0, dropped: 0, duplicated: 0 };
 
   constructor(queue: EventQueue, rng: Prng, profile: NetworkProfile, deliver: (m: Message) => void, reportSnapshot: (from: NodeId, to: NodeId, ok: boolean) => void) {
@@ -73,6 +75,7 @@ export class SimNetwork {
     const lost = this.isBlocked(m.from, m.to) || this.rng.chance(this.profile.dropRate);
     if (lost) {
       this.stats.dropped++;
+      if (this.isBlocked(m.from, m.to) && this.rng.chance(0.2)) this.queue.after(this.delay() * 10, () => this.reportUnreachable(m.from, m.to));
       if (m.type === 'snap') this.queue.after(this.delay(), () => this.reportSnapshot(m.from, m.to, false));
       return;
     }

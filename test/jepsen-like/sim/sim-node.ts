@@ -291,6 +291,11 @@ export class SimNode {
     this.guard(() => this.raw.transferLeadership(target));
   }
 
+  reportUnreachable(to: NodeId): void {
+    if (!this.alive) return;
+    this.guard(() => this.raw.reportUnreachable(to));
+  }
+
   reportSnapshot(to: NodeId, ok: boolean): void {
     if (!this.alive) return;
     this.guard(() => this.raw.reportSnapshot(to, ok));

@@ -86,6 +86,7 @@ export class SimCluster {
       (m) => this.nodes.get(m.to)?.receive(m),
       (from, to, ok) => this.nodes.get(from)?.reportSnapshot(to, ok),
     );
+    this.network.reportUnreachable = (from, to) => this.nodes.get(from)?.reportUnreachable(to);
   }
 
   log(line: string): void {
