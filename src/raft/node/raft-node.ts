@@ -203,6 +203,7 @@ export class RaftNode extends EventEmitter {
     if (this.persisting || this.stopped || this.fatal || !this.raw.hasReady()) return;
     const rd = this.raw.ready();
     this.transport.send(rd.messagesNow);
+    this.transport.flush();
     try {
       // Committed entries (and a leader's snapshot) are durable on a quorum already, so they are
       // applied while this node's own write runs rather than after it: otherwise, under load, every
@@ -237,6 +238,7 @@ export class RaftNode extends EventEmitter {
       if (rd.hardState) this.cache.setHardState(rd.hardState);
       // Durable now: what depended on this write may leave.
       this.transport.send(rd.messages);
+      this.transport.flush();
       this.raw.advance(rd);
       await this.maybeSnapshot();
     } catch (err) {

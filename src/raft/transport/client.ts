@@ -99,6 +99,14 @@ export class PeerTransport {
     }
   }
 
+  /**
+   * Writes what is queued now instead of at the end of this turn of the event loop: the node calls
+   * it for a leader's appends, which must not wait behind its own disk write's setup.
+   */
+  flush(): void {
+    for (const peer of this.peers.values()) if (peer.length > 0) this.pump(peer);
+  }
+
   stats(): Map<NodeId, PeerStats> {
     const out = new Map<NodeId, PeerStats>();
     for (const [id, p] of this.peers) out.set(id, { ...p.stats, queued: p.length, inFlight: p.inflight.length > 0 });
