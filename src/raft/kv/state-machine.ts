@@ -130,6 +130,17 @@ export class KvStateMachine {
     });
   }
 
+  /**
+   * The state a Raft snapshot at `index` holds. The bootstrap snapshot carries no data: it stands
+   * for the empty state, applied up to the snapshot point.
+   */
+  static fromSnapshot(data: Uint8Array, index: number): KvStateMachine {
+    if (data.length > 0) return KvStateMachine.restore(data);
+    const sm = new KvStateMachine();
+    if (index > 0) sm.markApplied(index);
+    return sm;
+  }
+
   /** Rebuilds a state machine from snapshot(); throws RaftError ERR_CORRUPT_STORE on bad data. */
   static restore(data: Uint8Array): KvStateMachine {
     const state = decodeSnapshot(data);

@@ -102,7 +102,7 @@ export class RaftNode extends EventEmitter {
     this.store = store;
     this.cache = cacheFrom(loaded);
     const snap = this.cache.snapshot();
-    this.sm = restoreStateMachine(snap);
+    this.sm = KvStateMachine.fromSnapshot(snap.data, snap.meta.index);
     for (const [id, url] of Object.entries(opts.peers)) this.peerUrls.set(id, url);
     this.learnPeersFromStore();
     this.transport = new PeerTransport({
@@ -251,7 +251,7 @@ export class RaftNode extends EventEmitter {
   }
 
   private installSnapshot(snap: Snapshot): void {
-    this.sm = restoreStateMachine(snap);
+    this.sm = KvStateMachine.fromSnapshot(snap.data, snap.meta.index);
     this.learnPeersFromStore();
     this.updateTransportPeers();
     this.log.info({ index: snap.meta.index, term: snap.meta.term }, 'installed snapshot from the leader');
@@ -514,12 +514,4 @@ function cacheFrom(loaded: LoadedRaftState): MemoryStorage {
   cache.append(loaded.entries);
   cache.setHardState(loaded.hardState);
   return cache;
-}
-
-/** The bootstrap snapshot carries no data: the empty state, applied up to the snapshot point. */
-function restoreStateMachine(snap: Snapshot): KvStateMachine {
-  if (snap.data.length > 0) return KvStateMachine.restore(snap.data);
-  const sm = new KvStateMachine();
-  if (snap.meta.index > 0) sm.markApplied(snap.meta.index);
-  return sm;
 }

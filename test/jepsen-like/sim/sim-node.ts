@@ -82,7 +82,7 @@ export class SimNode {
     this.persisting = false;
     this.cache = this.disk.clone();
     const snap = this.cache.snapshot();
-    this.sm = restoreStateMachine(snap.data, snap.meta.index);
+    this.sm = KvStateMachine.fromSnapshot(snap.data, snap.meta.index);
     this.raw = new RawNode({
       id: this.id,
       storage: this.cache,
@@ -188,7 +188,7 @@ export class SimNode {
     }
 
     if (rd.snapshot) {
-      this.sm = restoreStateMachine(rd.snapshot.data, rd.snapshot.meta.index);
+      this.sm = KvStateMachine.fromSnapshot(rd.snapshot.data, rd.snapshot.meta.index);
       this.obs.trace(`${this.id} installed snapshot at ${rd.snapshot.meta.index}`);
     }
     for (const e of rd.committedEntries) this.apply(e);
@@ -304,14 +304,6 @@ export class SimNode {
   isLeader(): boolean {
     return this.alive && this.raw.raft.role === 'leader';
   }
-}
-
-/** The bootstrap snapshot carries no data: the empty state, applied up to the snapshot point. */
-export function restoreStateMachine(data: Uint8Array, index: number): KvStateMachine {
-  if (data.length > 0) return KvStateMachine.restore(data);
-  const sm = new KvStateMachine();
-  if (index > 0) sm.markApplied(index);
-  return sm;
 }
 
 export function newDisk(voters: NodeId[] | null): MemoryStorage {
