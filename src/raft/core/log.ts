@@ -11,9 +11,32 @@ class Unstable {
   entries: Entry[] = [];
   /** Index of entries[0]; when entries is empty, the next index to be appended here. */
   offset: number;
+  /**
+   * Entries below this index (and the snapshot, if snapshotInProgress) were handed to the driver
+   * in a Ready whose write has not completed yet (etcd offsetInProgress). Several Readies can be
+   * outstanding, so a leader keeps appending while its disk is busy.
+   */
+  offsetInProgress: number;
+  snapshotInProgress = false;
 
   constructor(offset: number) {
     this.offset = offset;
+    this.offsetInProgress = offset;
+  }
+
+  /** Entries not yet handed to the driver. */
+  nextEntries(): Entry[] {
+    const inProgress = this.offsetInProgress - this.offset;
+    return inProgress >= this.entries.length ? [] : this.entries.slice(inProgress);
+  }
+
+  nextSnapshot(): Snapshot | null {
+    return this.snapshot && !this.snapshotInProgress ? this.snapshot : null;
+  }
+
+  acceptInProgress(): void {
+    this.offsetInProgress = this.offset + this.entries.length;
+    if (this.snapshot) this.snapshotInProgress = true;
   }
 
   maybeLastIndex(): number | null {
@@ -42,16 +65,22 @@ class Unstable {
     if (term === null || term !== t || i < this.offset) return;
     this.entries = this.entries.slice(i + 1 - this.offset);
     this.offset = i + 1;
+    this.offsetInProgress = Math.max(this.offsetInProgress, this.offset);
   }
 
   stableSnapTo(i: number): void {
-    if (this.snapshot && this.snapshot.meta.index === i) this.snapshot = null;
+    if (this.snapshot && this.snapshot.meta.index === i) {
+      this.snapshot = null;
+      this.snapshotInProgress = false;
+    }
   }
 
   restore(snap: Snapshot): void {
     this.offset = snap.meta.index + 1;
+    this.offsetInProgress = this.offset;
     this.entries = [];
     this.snapshot = snap;
+    this.snapshotInProgress = false;
   }
 
   truncateAndAppend(ents: Entry[]): void {
@@ -59,12 +88,15 @@ class Unstable {
     if (after === this.offset + this.entries.length) {
       this.entries = this.entries.concat(ents);
     } else if (after <= this.offset) {
-      // Everything from `after` on is replaced, including entries the driver may already hold:
-      // it will write these again, and an entry at index i replaces every stored entry >= i.
+      // Everything from `after` on is replaced, including entries the driver may already hold or
+      // be writing: it will write these again, and an entry at index i replaces every stored
+      // entry >= i. Writes complete in order, so the replacement lands last.
       this.offset = after;
       this.entries = ents.slice();
+      this.offsetInProgress = this.offset;
     } else {
       this.entries = this.entries.slice(0, after - this.offset).concat(ents);
+      this.offsetInProgress = Math.min(this.offsetInProgress, after);
     }
   }
 
@@ -78,8 +110,10 @@ export class RaftLog {
   readonly unstable: Unstable;
   /** Highest index known to be stored on a quorum. */
   committed: number;
-  /** Highest index handed to the state machine. */
+  /** Highest index the state machine has applied. */
   applied: number;
+  /** Highest index handed to the driver for applying (>= applied while Readies are outstanding). */
+  applying: number;
   readonly maxApplyBytes: number;
 
   constructor(storage: LogStorage, maxApplyBytes: number) {
@@ -91,6 +125,7 @@ export class RaftLog {
     const snapshotIndex = Math.max(storage.firstIndex() - 1, storage.snapshot().meta.index);
     this.committed = snapshotIndex;
     this.applied = storage.firstIndex() - 1;
+    this.applying = this.applied;
   }
 
   firstIndex(): number {
@@ -204,15 +239,21 @@ export class RaftLog {
     if (i === 0) return;
     invariant(i <= this.committed && i >= this.applied, `applied ${i} outside [${this.applied}, ${this.committed}]`);
     this.applied = i;
+    this.applying = Math.max(this.applying, i);
   }
 
+  acceptApplying(i: number): void {
+    this.applying = Math.max(this.applying, i);
+  }
+
+  /** Committed entries not yet handed out; none while a snapshot waits to be installed first. */
   hasNextCommittedEnts(): boolean {
-    return this.committed > this.applied && !this.unstable.snapshot;
+    return this.committed > this.applying && !this.unstable.snapshot;
   }
 
   nextCommittedEnts(): Entry[] {
     if (!this.hasNextCommittedEnts()) return [];
-    const lo = Math.max(this.applied + 1, this.firstIndex());
+    const lo = Math.max(this.applying + 1, this.firstIndex());
     return this.slice(lo, this.committed + 1, this.maxApplyBytes);
   }
 
@@ -239,9 +280,9 @@ export class RaftLog {
     return limitSize(ents, maxSize);
   }
 
-  /** Entries handed to the driver for persistence. */
-  unstableEntries(): Entry[] {
-    return this.unstable.entries;
+  /** Entries not yet handed to the driver for persistence. */
+  nextUnstableEntries(): Entry[] {
+    return this.unstable.nextEntries();
   }
 
   /** The last index that is durable and still part of our log. */

@@ -28,8 +28,12 @@ export class RawNode {
   readonly raft: Raft;
   private prevSoft: SoftState;
   private prevHard: HardState;
-  /** The Ready handed out and not yet advanced; the driver processes one at a time. */
-  private inFlight: Ready | null = null;
+  /**
+   * Readies handed out and not yet advanced, oldest first. A driver may take a new Ready before
+   * the previous one's write completes, as long as it completes writes and calls advance() in
+   * the order it took them (etcd: async storage writes).
+   */
+  private outstanding: Ready[] = [];
 
   constructor(cfg: RaftConfig) {
     this.raft = new Raft(cfg);
@@ -86,7 +90,6 @@ export class RawNode {
   }
 
   hasReady(): boolean {
-    if (this.inFlight) return false;
     const r = this.raft;
     const soft = this.softState();
     if (soft.leader !== this.prevSoft.leader || soft.role !== this.prevSoft.role) return true;
@@ -95,14 +98,13 @@ export class RawNode {
     return (
       r.msgs.length > 0 ||
       r.readStates.length > 0 ||
-      r.log.unstableEntries().length > 0 ||
-      r.log.unstable.snapshot !== null ||
+      r.log.nextUnstableEntries().length > 0 ||
+      r.log.unstable.nextSnapshot() !== null ||
       r.log.hasNextCommittedEnts()
     );
   }
 
   ready(): Ready {
-    invariant(this.inFlight === null, 'ready() called before advance() of the previous Ready');
     const r = this.raft;
     const soft = this.softState();
     const hard = this.hardState();
@@ -110,9 +112,10 @@ export class RawNode {
     // The commit index is volatile state (Raft Figure 2): it is written along with entries or a
     // term/vote change, never on its own, so a commit that advances does not cost a disk write and
     // hold up the next batch. After a restart the leader tells us the commit index again.
-    const entriesPending = r.log.unstableEntries().length > 0 || r.log.unstable.snapshot !== null;
+    const entries = r.log.nextUnstableEntries();
+    const snapshot = r.log.unstable.nextSnapshot();
+    const entriesPending = entries.length > 0 || snapshot !== null;
     const hardChanged = hard.term !== this.prevHard.term || hard.vote !== this.prevHard.vote || (entriesPending && hard.commit !== this.prevHard.commit);
-    const entries = r.log.unstableEntries().slice();
     const messagesNow: Message[] = [];
     const messages: Message[] = [];
     for (const m of r.msgs) (SEND_BEFORE_PERSIST.has(m.type) ? messagesNow : messages).push(m);
@@ -121,7 +124,7 @@ export class RawNode {
       softState: softChanged ? soft : null,
       hardState: hardChanged ? hard : null,
       entries,
-      snapshot: r.log.unstable.snapshot,
+      snapshot,
       committedEntries: r.log.nextCommittedEnts(),
       messagesNow,
       messages,
@@ -131,14 +134,16 @@ export class RawNode {
     r.readStates = [];
     if (softChanged) this.prevSoft = soft;
     if (hardChanged) this.prevHard = hard;
-    this.inFlight = rd;
+    r.log.unstable.acceptInProgress();
+    if (rd.committedEntries.length > 0) r.log.acceptApplying(rd.committedEntries[rd.committedEntries.length - 1].index);
+    this.outstanding.push(rd);
     return rd;
   }
 
-  /** The driver persisted, sent and applied `rd`. */
+  /** The driver persisted, sent and applied `rd`, the oldest Ready it has not advanced yet. */
   advance(rd: Ready): void {
-    invariant(this.inFlight === rd, 'advance() of a Ready that was not handed out last');
-    this.inFlight = null;
+    invariant(this.outstanding[0] === rd, 'advance() must follow the order in which Readies were handed out');
+    this.outstanding.shift();
     const log = this.raft.log;
     if (rd.snapshot) {
       log.stableSnapTo(rd.snapshot.meta.index);

@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { RaftNode } from './raft-node.ts';
 import { RaftError } from '../core/errors.ts';
 import type { KeyValue } from '../kv/commands.ts';
+import { trace, tracing } from './latency-trace.ts';
 
 /** One table from error code to HTTP status (STYLE.md: errors carry codes; the API maps them). */
 const STATUS_BY_CODE: Record<string, number> = {
@@ -77,11 +78,13 @@ export function registerKvApi(app: FastifyInstance, node: RaftNode): void {
   });
 
   app.put<{ Params: { key: string } }>('/v1/kv/:key', async (req, reply) => {
+    if (tracing) trace(`${node.id} http put in`);
     const value = valueOf(req.body);
     if (value === null) return reply.code(400).send({ error: 'ERR_BAD_REQUEST', message: 'body must be {"value": "<string>"}' });
     try {
       const r = await node.propose({ type: 'put', key: req.params.key, value });
       if (r.type === 'error') return reply.code(STATUS_BY_CODE[r.error] ?? 400).send({ error: r.error, message: r.message });
+      if (tracing) trace(`${node.id} http put out`);
       return { revision: r.revision };
     } catch (err) {
       return sendError(node, reply, err);

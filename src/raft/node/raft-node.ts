@@ -21,7 +21,11 @@ import { LevelRaftStore } from '../../storage/level-raft-store.ts';
 import type { LoadedRaftState } from '../../storage/level-raft-store.ts';
 import { PeerTransport } from '../transport/client.ts';
 import { registerRaftServer } from '../transport/server.ts';
+import { trace, tracing } from './latency-trace.ts';
 import type { RaftServer } from '../transport/server.ts';
+
+/** Disk writes a node may have outstanding at once. */
+const PIPELINE_DEPTH = 4;
 
 /** Members' transport addresses live in the replicated store, so every leader can reach a joiner. */
 export const PEER_KEY_PREFIX = '/conclave/raft/peers/';
@@ -68,7 +72,10 @@ export class RaftNode extends EventEmitter {
   private server: RaftServer | null = null;
   private readonly peerUrls = new Map<NodeId, string>();
 
-  private persisting = false;
+  /** Readies taken whose write has not completed, and the chain their completions run on. */
+  private outstanding = 0;
+  private writes: Promise<void> = Promise.resolve();
+  private snapshotting = false;
   private stopped = false;
   private fatal: Error | null = null;
   private ticker: NodeJS.Timeout | null = null;
@@ -163,6 +170,7 @@ export class RaftNode extends EventEmitter {
 
   private receive(msgs: Message[]): void {
     if (this.stopped) throw new RaftError('ERR_STOPPED', `${this.id} is stopping`);
+    if (tracing) trace(`${this.id} recv ${msgs.map((m) => `${m.type}<${m.from}`).join(',')}`);
     this.guard(() => {
       for (const m of msgs) this.raw.step(m);
     });
@@ -199,39 +207,51 @@ export class RaftNode extends EventEmitter {
     if (st.role !== 'leader') this.failQueuedOnNotLeader();
   }
 
+  /**
+   * Takes Readies while there are any, up to PIPELINE_DEPTH with writes outstanding: a leader
+   * keeps sending appends while its disk is busy, and the disk never idles between batches.
+   * Writes complete, and Readies are advanced, in the order they were taken (the store runs its
+   * operations one after another, and `writes` chains the completions).
+   */
   private drive(): void {
-    if (this.persisting || this.stopped || this.fatal || !this.raw.hasReady()) return;
-    const rd = this.raw.ready();
-    this.transport.send(rd.messagesNow);
-    this.transport.flush();
-    try {
-      // Committed entries (and a leader's snapshot) are durable on a quorum already, so they are
-      // applied while this node's own write runs rather than after it: otherwise, under load, every
-      // answer would wait for the next batch's fsync as well as its own.
-      if (rd.snapshot) this.installSnapshot(rd.snapshot);
-      this.applyEntries(rd.committedEntries);
-      for (const rs of rd.readStates) {
-        const reads = this.readsByContext.get(rs.context);
-        if (!reads) continue;
-        this.readsByContext.delete(rs.context);
-        this.readWaiters.push({ index: rs.index, reads });
+    while (!this.stopped && !this.fatal && this.outstanding < PIPELINE_DEPTH && this.raw.hasReady()) {
+      const rd = this.raw.ready();
+      if (tracing) trace(`${this.id} ready e=${rd.entries.length} c=${rd.committedEntries.length} now=${rd.messagesNow.map((m) => m.type).join(',')} later=${rd.messages.map((m) => m.type).join(',')}`);
+      this.transport.send(rd.messagesNow);
+      this.transport.flush();
+      try {
+        // Committed entries (and a leader's snapshot) are durable on a quorum already, so they
+        // are applied while this node's own write runs rather than after it: otherwise, under
+        // load, every answer would wait for the next batch's fsync as well as its own.
+        if (rd.snapshot) this.installSnapshot(rd.snapshot);
+        this.applyEntries(rd.committedEntries);
+        for (const rs of rd.readStates) {
+          const reads = this.readsByContext.get(rs.context);
+          if (!reads) continue;
+          this.readsByContext.delete(rs.context);
+          this.readWaiters.push({ index: rs.index, reads });
+        }
+        this.serveReads();
+      } catch (err) {
+        this.die(err);
+        return;
       }
-      this.serveReads();
-    } catch (err) {
-      this.die(err);
-      return;
+      this.outstanding++;
+      const needsWrite = rd.entries.length > 0 || rd.hardState !== null || rd.snapshot !== null;
+      const write = needsWrite ? this.store.save({ entries: rd.entries, hardState: rd.hardState, snapshot: rd.snapshot }, rd.mustSync || rd.snapshot !== null) : null;
+      this.writes = this.writes
+        .then(() => write)
+        .then(
+          () => this.afterWrite(rd),
+          (err) => this.die(new RaftError('ERR_CORRUPT_STORE', `writing the raft log failed: ${(err as Error).message}`, { cause: err })),
+        );
     }
-    this.persisting = true;
-    const needsWrite = rd.entries.length > 0 || rd.hardState !== null || rd.snapshot !== null;
-    const write = needsWrite ? this.store.save({ entries: rd.entries, hardState: rd.hardState, snapshot: rd.snapshot }, rd.mustSync || rd.snapshot !== null) : Promise.resolve();
-    write.then(
-      () => this.afterWrite(rd),
-      (err) => this.die(new RaftError('ERR_CORRUPT_STORE', `writing the raft log failed: ${(err as Error).message}`, { cause: err })),
-    );
   }
 
-  private async afterWrite(rd: Ready): Promise<void> {
-    if (this.stopped) return;
+  private afterWrite(rd: Ready): void {
+    if (this.stopped || this.fatal) return;
+    if (tracing) trace(`${this.id} written`);
+    this.outstanding--;
     try {
       if (rd.snapshot) this.cache.applySnapshot(rd.snapshot);
       this.cache.append(rd.entries);
@@ -240,12 +260,11 @@ export class RaftNode extends EventEmitter {
       this.transport.send(rd.messages);
       this.transport.flush();
       this.raw.advance(rd);
-      await this.maybeSnapshot();
     } catch (err) {
       this.die(err);
       return;
     }
-    this.persisting = false;
+    this.maybeSnapshot();
     this.noticeRole();
     this.drive();
   }
@@ -290,19 +309,29 @@ export class RaftNode extends EventEmitter {
     }
   }
 
-  private async maybeSnapshot(): Promise<void> {
+  /** Snapshots the state machine every `snapshotEvery` entries and compacts the log behind it. */
+  private maybeSnapshot(): void {
     const applied = this.sm.appliedIndex;
-    const snapIndex = this.cache.snapshot().meta.index;
-    if (applied - snapIndex < this.opts.snapshotEvery) return;
+    if (this.snapshotting || applied - this.cache.snapshot().meta.index < this.opts.snapshotEvery) return;
+    // Entries applied early may still be on their way to disk: snapshot once they are there.
+    if (applied > this.cache.lastIndex()) return;
+    this.snapshotting = true;
     const snapshot: Snapshot = { meta: { index: applied, term: this.cache.term(applied), conf: this.raw.raft.confState() }, data: this.sm.snapshot() };
-    await this.store.saveSnapshot(snapshot);
-    this.cache.createSnapshot(applied, snapshot.meta.conf, snapshot.data);
     const compactTo = applied - this.opts.trailingEntries;
-    if (compactTo > this.cache.firstIndex()) {
-      await this.store.compact(compactTo);
-      this.cache.compact(compactTo);
-    }
-    this.log.debug({ index: applied, firstIndex: this.cache.firstIndex() }, 'snapshot taken, log compacted');
+    void (async () => {
+      await this.store.saveSnapshot(snapshot);
+      this.cache.createSnapshot(applied, snapshot.meta.conf, snapshot.data);
+      if (compactTo > this.cache.firstIndex()) {
+        await this.store.compact(compactTo);
+        this.cache.compact(compactTo);
+      }
+      this.log.debug({ index: applied, firstIndex: this.cache.firstIndex() }, 'snapshot taken, log compacted');
+    })().then(
+      () => {
+        this.snapshotting = false;
+      },
+      (err) => this.die(err),
+    );
   }
 
   // ---- peers ----------------------------------------------------------------------------------
@@ -362,6 +391,7 @@ export class RaftNode extends EventEmitter {
   }
 
   private flush(): void {
+    if (tracing) trace(`${this.id} flush p=${this.queuedProposals.length}`);
     const props = this.queuedProposals;
     this.queuedProposals = [];
     if (props.length > 0) {

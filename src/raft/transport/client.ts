@@ -162,10 +162,15 @@ export class PeerTransport {
           this.fail(peer, stream, `peer answered ${res.statusCode}: ${await errorText(res.body)}`);
           return;
         }
-        for await (const chunk of res.body as AsyncIterable<Buffer>) {
-          if (peer.stream !== stream) break;
-          this.acked(peer, chunk.length);
-        }
+        const acks = res.body as unknown as NodeJS.ReadableStream;
+        acks.on('data', (chunk: Buffer) => {
+          if (peer.stream === stream) this.acked(peer, chunk.length);
+        });
+        await new Promise<void>((resolve) => {
+          acks.once('end', resolve);
+          acks.once('error', resolve);
+          acks.once('close', resolve);
+        });
         this.fail(peer, stream, 'peer closed the stream');
       })
       .catch((err: unknown) => this.fail(peer, stream, err instanceof Error ? `${err.name}: ${err.message}` : String(err)));

@@ -97,34 +97,43 @@ export function registerRaftServer(app: FastifyInstance, opts: RaftServerOptions
       streams.add(body);
       const reader = new FrameReader(limits.maxBytes);
       const acks = new AckBatcher(res);
-      let refused: Error | null = null;
-      try {
-        for await (const chunk of body) {
+      // 'data' callbacks rather than an async iterator: no promise and microtask hops per chunk,
+      // which measurably shortened each hop between members.
+      await new Promise<void>((resolve) => {
+        let finished = false;
+        const finish = (refused: Error | null): void => {
+          if (finished) return;
+          finished = true;
+          body.off('data', onData);
+          streams.delete(body);
+          acks.close();
+          if (refused) {
+            // A bad frame ends the stream (the sender reconnects); it is counted, never thrown.
+            stats.rejected++;
+            stats.lastRejection = refused.message;
+            req.log.debug({ err: refused }, 'raft transport: stream refused');
+            res.destroy();
+            body.destroy();
+          } else {
+            res.end();
+          }
+          resolve();
+        };
+        const onData = (chunk: Buffer): void => {
           try {
-            for (const frame of reader.push(chunk as Buffer)) {
+            for (const frame of reader.push(chunk)) {
               deliver(decodeMessages(frame, limits));
               acks.add();
             }
           } catch (err) {
-            refused = err as Error;
-            break;
+            finish(err as Error);
           }
-        }
-      } catch {
-        // The sender went away mid-stream: nothing to answer.
-      } finally {
-        streams.delete(body);
-        acks.close();
-      }
-      if (refused) {
-        // A bad frame ends the stream (the sender reconnects); it is counted, never thrown.
-        stats.rejected++;
-        stats.lastRejection = refused.message;
-        req.log.debug({ err: refused }, 'raft transport: stream refused');
-        res.destroy();
-      } else {
-        res.end();
-      }
+        };
+        body.on('data', onData);
+        body.once('end', () => finish(null));
+        body.once('error', () => finish(null)); // the sender went away mid-stream: nothing to answer
+        body.once('close', () => finish(null));
+      });
     });
 
     /** Checks every message before any is delivered, so a body or frame is taken whole or not at all. */

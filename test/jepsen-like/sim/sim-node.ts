@@ -36,6 +36,8 @@ export interface SimNodeOptions {
   /** Planted bug: the durable hard state loses its vote. */
   forgetVote: boolean;
   maxSizePerMsg: number;
+  /** Writes that may be outstanding at once (1 = one Ready at a time). */
+  pipelineDepth: number;
 }
 
 type ProposalCallback = (outcome: { ok: true; result: ApplyResult } | { ok: false; reason: string }) => void;
@@ -51,7 +53,9 @@ export class SimNode {
   sm!: KvStateMachine;
   /** Bumped on every start, so events scheduled for a dead incarnation do nothing. */
   private incarnation = 0;
-  private persisting = false;
+  /** Writes taken and not completed yet, and when the last of them completes. */
+  private outstanding = 0;
+  private lastWriteDone = 0;
   private proposals = new Map<number, { term: number; cb: ProposalCallback }>();
   private reads = new Map<string, ReadCallback>();
   private readWaiters: { index: number; cb: ReadCallback }[] = [];
@@ -79,7 +83,8 @@ export class SimNode {
   start(): void {
     this.incarnation++;
     this.alive = true;
-    this.persisting = false;
+    this.outstanding = 0;
+    this.lastWriteDone = 0;
     this.cache = this.disk.clone();
     const snap = this.cache.snapshot();
     this.sm = KvStateMachine.fromSnapshot(snap.data, snap.meta.index);
@@ -151,20 +156,40 @@ export class SimNode {
     this.lastCommit = r.log.committed;
   }
 
-  /** Hands the next Ready to the "disk"; one write in flight at a time, as the real runner does. */
+  /**
+   * Hands Readies to the "disk" as the real runner does: the leader's appends go out at once,
+   * committed entries are applied at once (they are durable on a quorum), and up to
+   * `pipelineDepth` writes may be outstanding; writes complete in the order they were taken.
+   */
   private pump(): void {
-    if (!this.alive || this.persisting || !this.raw.hasReady()) return;
-    const rd = this.raw.ready();
-    for (const m of rd.messagesNow) this.send(m);
-    this.persisting = true;
-    const inc = this.incarnation;
-    const needsDisk = rd.mustSync || rd.snapshot !== null || rd.hardState !== null;
-    const delay = needsDisk ? this.rng.between(this.opts.fsyncMin, this.opts.fsyncMax) : 0;
-    this.queue.after(delay, () => {
-      if (!this.alive || this.incarnation !== inc) return; // crashed before the write completed
-      this.persisting = false;
-      this.guard(() => this.persisted(rd));
-    });
+    while (this.alive && this.outstanding < this.opts.pipelineDepth && this.raw.hasReady()) {
+      const rd = this.raw.ready();
+      for (const m of rd.messagesNow) this.send(m);
+      if (rd.snapshot) {
+        this.sm = KvStateMachine.fromSnapshot(rd.snapshot.data, rd.snapshot.meta.index);
+        this.obs.trace(`${this.id} installed snapshot at ${rd.snapshot.meta.index}`);
+      }
+      for (const e of rd.committedEntries) this.apply(e);
+      for (const rs of rd.readStates) {
+        const cb = this.reads.get(rs.context);
+        if (!cb) continue;
+        this.reads.delete(rs.context);
+        this.readWaiters.push({ index: rs.index, cb });
+      }
+      this.serveReads();
+      // A leader that has just applied (and so acknowledged) writes (Figure 8's S1 at (e)).
+      if (rd.committedEntries.length > 0 && this.raw.raft.role === 'leader' && this.obs.crashPoint(this, 'applied')) return;
+      this.outstanding++;
+      const inc = this.incarnation;
+      const needsDisk = rd.mustSync || rd.snapshot !== null || rd.hardState !== null;
+      const done = Math.max(this.lastWriteDone, this.queue.now + (needsDisk ? this.rng.between(this.opts.fsyncMin, this.opts.fsyncMax) : 0));
+      this.lastWriteDone = done;
+      this.queue.at(done, () => {
+        if (!this.alive || this.incarnation !== inc) return; // crashed before the write completed
+        this.outstanding--;
+        this.guard(() => this.persisted(rd));
+      });
+    }
   }
 
   private persisted(rd: Ready): void {
@@ -186,21 +211,6 @@ export class SimNode {
       this.leaderSince = r.term;
       if (this.obs.crashPoint(this, 'leader')) return;
     }
-
-    if (rd.snapshot) {
-      this.sm = KvStateMachine.fromSnapshot(rd.snapshot.data, rd.snapshot.meta.index);
-      this.obs.trace(`${this.id} installed snapshot at ${rd.snapshot.meta.index}`);
-    }
-    for (const e of rd.committedEntries) this.apply(e);
-    // A leader that has just applied (and so acknowledged) writes (Figure 8's S1 at (e)).
-    if (rd.committedEntries.length > 0 && this.raw.raft.role === 'leader' && this.obs.crashPoint(this, 'applied')) return;
-    for (const rs of rd.readStates) {
-      const cb = this.reads.get(rs.context);
-      if (!cb) continue;
-      this.reads.delete(rs.context);
-      this.readWaiters.push({ index: rs.index, cb });
-    }
-    this.serveReads();
     this.raw.advance(rd);
     this.maybeSnapshot();
   }
@@ -235,6 +245,8 @@ export class SimNode {
     const applied = this.sm.appliedIndex;
     const snapIndex = this.cache.snapshot().meta.index;
     if (applied - snapIndex < this.opts.snapshotEvery) return;
+    // Entries applied early may still be on their way to disk: snapshot once they are there.
+    if (applied > this.cache.lastIndex()) return;
     const data = this.sm.snapshot();
     const conf = this.raw.raft.confState();
     for (const storage of [this.disk, this.cache]) {

@@ -32,6 +32,8 @@ export interface SimOptions {
   maxSizePerMsg?: number;
   /** How long a crashed node stays down, in virtual ms. */
   crashDowntime?: [number, number];
+  /** Disk writes a node may have outstanding; drawn by the seed from 1..4 when absent. */
+  pipelineDepth?: number;
   /** Probability of crashing at each crash point (vote persisted, leadership won, commit advanced). */
   crashPointRate?: number;
 }
@@ -231,6 +233,7 @@ export function runSimulation(opts: SimOptions): SimResult {
       trailingEntries: 5,
       forgetVote: opts.forgetVote ?? false,
       maxSizePerMsg,
+      pipelineDepth: opts.pipelineDepth ?? rng.pick([1, 1, 2, 4]),
     },
     opts.trace,
   );
