@@ -4,6 +4,7 @@ import { request } from 'undici';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { MemberStatus } from '../raft/node/kv-http.ts';
 
 const USAGE = `usage: conclavectl <command> [options]
 
@@ -14,17 +15,6 @@ commands:
 options:
   --url URL   a member's API address (repeatable); default: the members of config/raft-cluster.yml`;
 
-interface MemberStatus {
-  id: string;
-  role: string;
-  term: number;
-  leader: string | null;
-  commit: number;
-  applied: number;
-  lastIndex: number;
-  voters: string[];
-  learners: string[];
-}
 
 function defaultUrls(): string[] {
   const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

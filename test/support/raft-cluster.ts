@@ -7,23 +7,14 @@ import { Agent, request } from 'undici';
 import type { Dispatcher } from 'undici';
 import { freePorts, makeTempDir, releasePorts, removeDir, sleep, startProcess } from './processes.ts';
 import type { ExitInfo, ProcessHandle } from './processes.ts';
+import type { MemberStatus } from '../../src/raft/node/kv-http.ts';
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const NODE_MAIN = join(REPO_ROOT, 'src', 'raft', 'node', 'main.ts');
 
-export type Role = 'leader' | 'follower' | 'candidate' | 'preCandidate';
-
-export interface NodeStatus {
-  id: string;
-  role: Role;
-  term: number;
-  leader: string | null;
-  commit: number;
-  applied: number;
-  lastIndex: number;
-  voters: string[];
-  learners: string[];
-}
+/** A member's answer to GET /v1/status. */
+export type NodeStatus = MemberStatus;
+export type Role = MemberStatus['role'];
 
 export interface KeyValue {
   key: string;

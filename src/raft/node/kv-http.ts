@@ -29,6 +29,20 @@ function sendError(node: RaftNode, reply: FastifyReply, err: unknown): FastifyRe
   return reply.code(500).send({ error: 'ERR_INTERNAL', message: (err as Error).message });
 }
 
+/** What GET /v1/status answers (the fields clients rely on). */
+export interface MemberStatus {
+  id: string;
+  role: 'leader' | 'follower' | 'candidate' | 'preCandidate';
+  term: number;
+  leader: string | null;
+  commit: number;
+  applied: number;
+  lastIndex: number;
+  firstIndex: number;
+  voters: string[];
+  learners: string[];
+}
+
 const view = (kv: KeyValue) => ({ key: kv.key, value: kv.value, modRevision: kv.modRevision, createRevision: kv.createRevision, version: kv.version });
 
 function valueOf(body: unknown): string | null {
@@ -40,7 +54,7 @@ function valueOf(body: unknown): string | null {
 export function registerKvApi(app: FastifyInstance, node: RaftNode): void {
   app.get('/v1/status', async () => {
     const st = node.status();
-    return {
+    const status: MemberStatus & Record<string, unknown> = {
       id: st.id,
       role: st.role,
       term: st.term,
@@ -55,6 +69,7 @@ export function registerKvApi(app: FastifyInstance, node: RaftNode): void {
       transport: st.transport,
       rejectedRequests: st.rejected,
     };
+    return status;
   });
 
   app.get<{ Params: { key: string } }>('/v1/kv/:key', async (req, reply) => {
