@@ -267,6 +267,7 @@ export function runSimulation(opts: SimOptions): SimResult {
   // Heal everything, then demand progress within the liveness bound.
   cluster.network.heal();
   cluster.network.profile = { ...cluster.network.profile, dropRate: 0, duplicateRate: 0 };
+  cluster.crashPointRate = 0; // every fault stops at the heal, crash points included
   cluster.restartAll();
   cluster.log('heal: network healed, every node restarted');
   const healedAt = cluster.queue.now;
