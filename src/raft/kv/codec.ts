@@ -60,10 +60,11 @@ export function expectArray(value: unknown, field: string, fail: Fail, length?: 
   return value;
 }
 
-/** A safe integer >= min. Rejects floats, NaN, bigints (msgpack int64 beyond 2^53) and strings. */
-export function expectInt(value: unknown, field: string, fail: Fail, min = 0): number {
+/** A safe integer in [min, max]. Rejects floats, NaN, bigints (msgpack int64 beyond 2^53) and strings. */
+export function expectInt(value: unknown, field: string, fail: Fail, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value)) fail(field, 'must be an integer');
   if (value < min) fail(field, `must be >= ${min}`);
+  if (value > max) fail(field, `must be <= ${max}`);
   // msgpack has no -0, but a float64 -0 would decode as one and compare equal to 0; normalise.
   return value + 0;
 }

@@ -96,20 +96,20 @@ describe('kv state machine: revisions (etcd mvcc semantics)', () => {
     log.run(put('/a', '1')); // rev 1
     log.run(put('/b', '1')); // rev 2
     log.run(put('/a', '2')); // rev 3
-    assert.deepEqual(log.sm.get('/a'), { key: '/a', value: '2', createRevision: 1, modRevision: 3, version: 2 });
-    assert.deepEqual(log.sm.get('/b'), { key: '/b', value: '1', createRevision: 2, modRevision: 2, version: 1 });
+    assert.deepEqual(log.sm.get('/a'), { key: '/a', value: '2', createRevision: 1, modRevision: 3, version: 2, lease: null });
+    assert.deepEqual(log.sm.get('/b'), { key: '/b', value: '1', createRevision: 2, modRevision: 2, version: 1, lease: null });
     const r = log.run(put('/a', '2')); // same value is still a write
-    assert.deepEqual(r, { type: 'put', revision: 4, prev: { key: '/a', value: '2', createRevision: 1, modRevision: 3, version: 2 } });
+    assert.deepEqual(r, { type: 'put', revision: 4, prev: { key: '/a', value: '2', createRevision: 1, modRevision: 3, version: 2, lease: null } });
     log.run(del('/a')); // rev 5
     log.run(put('/a', 'new')); // rev 6
-    assert.deepEqual(log.sm.get('/a'), { key: '/a', value: 'new', createRevision: 6, modRevision: 6, version: 1 });
+    assert.deepEqual(log.sm.get('/a'), { key: '/a', value: 'new', createRevision: 6, modRevision: 6, version: 1, lease: null });
     assert.equal(log.sm.revision, 6);
   });
 
   it('reports changed keys for watchers', () => {
     const log = new Log();
     const r = log.send('c', 1, put('/a', '1'));
-    assert.deepEqual(r.changes, [{ key: '/a', kv: { key: '/a', value: '1', createRevision: 1, modRevision: 1, version: 1 } }]);
+    assert.deepEqual(r.changes, [{ key: '/a', kv: { key: '/a', value: '1', createRevision: 1, modRevision: 1, version: 1, lease: null } }]);
     assert.deepEqual(log.send('c', 2, del('/zz')).changes, []);
   });
 });
@@ -119,10 +119,10 @@ describe('kv state machine: compare-and-set', () => {
     const log = new Log();
     log.run(put('/leader', 'n1')); // rev 1
     const ok = log.run(cas('/leader', 1, 'n1'));
-    assert.deepEqual(ok, { type: 'cas', succeeded: true, revision: 2, current: { key: '/leader', value: 'n1', createRevision: 1, modRevision: 2, version: 2 } });
+    assert.deepEqual(ok, { type: 'cas', succeeded: true, revision: 2, current: { key: '/leader', value: 'n1', createRevision: 1, modRevision: 2, version: 2, lease: null } });
     const before = stateOf(log.sm);
     const r = log.send('n2', 1, cas('/leader', 1, 'n2'));
-    assert.deepEqual(r.result, { type: 'cas', succeeded: false, revision: 2, current: { key: '/leader', value: 'n1', createRevision: 1, modRevision: 2, version: 2 } });
+    assert.deepEqual(r.result, { type: 'cas', succeeded: false, revision: 2, current: { key: '/leader', value: 'n1', createRevision: 1, modRevision: 2, version: 2, lease: null } });
     assert.deepEqual(r.changes, []);
     assert.deepEqual(stateOf(log.sm), { ...before, sessions: 2 });
     assert.deepEqual(log.run(cas('/leader', 0, 'x')), r.result, 'expectRevision 0 fails on an existing key');
@@ -132,7 +132,7 @@ describe('kv state machine: compare-and-set', () => {
     const log = new Log();
     const first = log.send('n1', 1, cas('/leader', 0, 'n1'));
     const second = log.send('n2', 1, cas('/leader', 0, 'n2'));
-    const won = { key: '/leader', value: 'n1', createRevision: 1, modRevision: 1, version: 1 };
+    const won = { key: '/leader', value: 'n1', createRevision: 1, modRevision: 1, version: 1, lease: null };
     assert.deepEqual(first.result, { type: 'cas', succeeded: true, revision: 1, current: won });
     assert.deepEqual(second.result, { type: 'cas', succeeded: false, revision: 1, current: won });
     assert.equal(log.sm.get('/leader')?.value, 'n1');
@@ -352,22 +352,23 @@ describe('kv state machine: snapshots', () => {
 
   it('rejects garbage and inconsistent snapshots with ERR_CORRUPT_STORE', () => {
     const good = (): Record<string, unknown> => ({
-      format: 'conclave-kv', version: 1, appliedIndex: 5, revision: 3,
-      kvs: [['/a', 'v', 1, 2, 2], ['/b', 'w', 3, 3, 1]],
+      format: 'conclave-kv', version: 2, appliedIndex: 5, revision: 3,
+      kvs: [['/a', 'v', 1, 2, 2, null], ['/b', 'w', 3, 3, 1, null]],
       sessions: [['c1', 1, 4, ['put', 2, null]], ['c2', 2, 5, ['error', 'ERR_TOO_LARGE', 'key is too long']]],
+      leases: [],
     });
     assert.equal(KvStateMachine.restore(Uint8Array.from(pack(good()))).size, 2, 'the baseline is valid');
     const variants: [string, (s: Record<string, unknown>) => unknown][] = [
       ['snapshot.format', (s) => ({ ...s, format: 'other' })],
-      ['snapshot.version', (s) => ({ ...s, version: 2 })],
+      ['snapshot.version', (s) => ({ ...s, version: 1 })], // the format before leases
       ['snapshot.revision', (s) => ({ ...s, revision: -1 })],
       ['snapshot.extra', (s) => ({ ...s, extra: 1 })],
-      ['snapshot.kvs[1].key', (s) => ({ ...s, kvs: [['/b', 'w', 3, 3, 1], ['/a', 'v', 1, 2, 2]] })],
-      ['snapshot.kvs[1].key', (s) => ({ ...s, kvs: [['/a', 'v', 1, 2, 2], ['/a', 'v', 1, 2, 2]] })],
-      ['snapshot.kvs[0].modRevision', (s) => ({ ...s, kvs: [['/a', 'v', 1, 9, 2]] })],
-      ['snapshot.kvs[0].createRevision', (s) => ({ ...s, kvs: [['/a', 'v', 3, 2, 2]] })],
-      ['snapshot.kvs[0].version', (s) => ({ ...s, kvs: [['/a', 'v', 1, 2, 0]] })],
-      ['snapshot.kvs[0]', (s) => ({ ...s, kvs: [['/a', 'v', 1, 2]] })],
+      ['snapshot.kvs[1].key', (s) => ({ ...s, kvs: [['/b', 'w', 3, 3, 1, null], ['/a', 'v', 1, 2, 2, null]] })],
+      ['snapshot.kvs[1].key', (s) => ({ ...s, kvs: [['/a', 'v', 1, 2, 2, null], ['/a', 'v', 1, 2, 2, null]] })],
+      ['snapshot.kvs[0].modRevision', (s) => ({ ...s, kvs: [['/a', 'v', 1, 9, 2, null]] })],
+      ['snapshot.kvs[0].createRevision', (s) => ({ ...s, kvs: [['/a', 'v', 3, 2, 2, null]] })],
+      ['snapshot.kvs[0].version', (s) => ({ ...s, kvs: [['/a', 'v', 1, 2, 0, null]] })],
+      ['snapshot.kvs[0]', (s) => ({ ...s, kvs: [['/a', 'v', 1, 2, 2]] })], // no lease field
       ['snapshot.sessions[1].clientId', (s) => ({ ...s, sessions: [['c1', 1, 4, ['put', 2, null]], ['c1', 2, 5, ['put', 3, null]]] })],
       ['snapshot.sessions[1].lastIndex', (s) => ({ ...s, sessions: [['c1', 1, 4, ['put', 2, null]], ['c2', 2, 4, ['put', 3, null]]] })],
       ['snapshot.sessions[0].lastIndex', (s) => ({ ...s, sessions: [['c1', 1, 6, ['put', 2, null]]] })],
@@ -402,19 +403,33 @@ describe('kv state machine: determinism', () => {
       stream.forEach((data, i) => {
         const ra = a.apply(i + 1, data);
         const r = ra.result;
-        seen.add(r === null ? 'noop' : r.type === 'error' ? r.error : r.type === 'cas' ? `cas:${r.succeeded}` : r.type);
+        seen.add(outcome(r));
         assert.deepEqual(b.apply(i + 1, data), ra);
         if (c !== null) assert.deepEqual(c.apply(i + 1, data), ra);
         if (i === 1500) c = KvStateMachine.restore(a.snapshot());
       });
       assert.deepEqual(b.snapshot(), a.snapshot(), `seed ${seed}`);
       assert.deepEqual((c as KvStateMachine | null)?.snapshot(), a.snapshot(), `seed ${seed}`);
+      assert.deepEqual((c as KvStateMachine | null)?.leases(), a.leases(), `seed ${seed}`);
       assert.ok(a.revision > 100 && a.size > 0, 'the stream exercised the store');
-      assert.deepEqual([...seen].sort(), ['ERR_BAD_MESSAGE', 'ERR_STALE_SEQ', 'ERR_TOO_LARGE', 'cas:false', 'cas:true',
-        'delete', 'deletePrefix', 'noop', 'put'], 'every kind of outcome occurred');
+      assert.deepEqual([...seen].sort(), ['ERR_BAD_MESSAGE', 'ERR_LEASE_NOT_FOUND', 'ERR_STALE_SEQ', 'ERR_TOO_LARGE', 'cas:false', 'cas:true',
+        'delete', 'deletePrefix', 'leaseGrant', 'leaseKeepAlive:false', 'leaseKeepAlive:true', 'leaseRevoke:false', 'leaseRevoke:keys',
+        'leaseRevoke:none', 'noop', 'put'], 'every kind of outcome occurred');
     }
   });
 });
+
+/** A label per kind of outcome, so the determinism test can check the stream reached them all. */
+function outcome(r: KvResult | null): string {
+  if (r === null) return 'noop';
+  switch (r.type) {
+    case 'error': return r.error;
+    case 'cas': return `cas:${r.succeeded}`;
+    case 'leaseKeepAlive': return `leaseKeepAlive:${r.found}`;
+    case 'leaseRevoke': return !r.revoked ? 'leaseRevoke:false' : r.deleted > 0 ? 'leaseRevoke:keys' : 'leaseRevoke:none';
+    default: return r.type;
+  }
+}
 
 /** mulberry32: a small seeded PRNG, good enough to drive tests reproducibly. */
 function mulberry32(seed: number): () => number {
@@ -429,15 +444,17 @@ function mulberry32(seed: number): () => number {
 }
 
 /**
- * Entries as a Raft log might carry them: commands from a few clients over a few keys, with
- * retries, stale retries, no-ops, garbage and over-long keys. The cas revisions are read from a
- * reference replica, so that some succeed; the stream itself is plain bytes.
+ * Entries as a Raft log might carry them: commands from a few clients over a few keys and leases,
+ * with retries, stale retries, no-ops, garbage and over-long keys. The cas revisions and the
+ * revokes' renewal counts are read from a reference replica, so that some succeed (and some lose
+ * to a renewal); the stream itself is plain bytes.
  */
 function randomStream(seed: number, length: number): Uint8Array[] {
   const rng = mulberry32(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rng() * xs.length)];
   const keys = ['/a', '/b', '/s/1', '/s/2', '/s/3', '/t/x', '/t/y'];
   const clients = ['n1', 'n2', 'n3', 'n4'];
+  const leaseIds = ['L1', 'L2', 'L3'];
   const seqs = new Map<string, number>();
   const sent: Uint8Array[] = [];
   const ref = new KvStateMachine();
@@ -456,11 +473,18 @@ function randomStream(seed: number, length: number): Uint8Array[] {
       const op = rng();
       const cur = ref.get(key)?.modRevision ?? 0;
       const value = rng() < 0.2 ? null : `v${Math.floor(rng() * 1000)}`;
+      // Some writes attach to a lease, which may not exist (yet, or any more).
+      const lease = rng() < 0.3 ? { lease: pick(leaseIds) } : {};
+      const id = pick(leaseIds);
+      const renewals = ref.lease(id)?.renewals ?? 0;
       let kvOp: KvOp;
-      if (op < 0.4) kvOp = put(key, value ?? '');
-      else if (op < 0.55) kvOp = del(key);
-      else if (op < 0.9) kvOp = cas(key, rng() < 0.7 ? cur : Math.floor(rng() * 5), value);
-      else kvOp = delPrefix(pick(['/s/', '/t', '/', '/none']));
+      if (op < 0.35) kvOp = { ...put(key, value ?? ''), ...lease };
+      else if (op < 0.47) kvOp = del(key);
+      else if (op < 0.77) kvOp = { ...cas(key, rng() < 0.7 ? cur : Math.floor(rng() * 5), value), ...(value === null ? {} : lease) };
+      else if (op < 0.83) kvOp = delPrefix(pick(['/s/', '/t', '/', '/none']));
+      else if (op < 0.89) kvOp = { type: 'leaseGrant', lease: id, ttlMs: 1 + Math.floor(rng() * 10_000) };
+      else if (op < 0.95) kvOp = { type: 'leaseKeepAlive', lease: id };
+      else kvOp = { type: 'leaseRevoke', lease: id, renewals: pick([renewals, renewals, Math.max(0, renewals - 1), null]) };
       data = encodeCommand({ clientId, seq, op: kvOp });
       sent.push(data);
     }

@@ -1,10 +1,11 @@
 // The replicated key-value state machine: what every node applies, entry by entry, from the
 // committed Raft log. Pure and deterministic (no clock, randomness or I/O): replicas that apply the
 // same entries hold the same state, down to the bytes of their snapshots. Reads (`get`, `range`)
-// are served locally once the node has applied up to a ReadIndex (thesis §6.4).
+// are served locally once the node has applied up to a ReadIndex (thesis §6.4). Leases are only
+// recorded here; their expiry is the leader's decision, committed as a leaseRevoke (commands.ts).
 import { invariant } from '../core/errors.ts';
 import { decodeCommand, limitViolation } from './commands.ts';
-import type { CasOp, KeyValue, KvCommand, KvErrorCode, KvErrorResult, KvOp, KvResult } from './commands.ts';
+import type { CasOp, KeyValue, KvCommand, KvErrorCode, KvErrorResult, KvOp, KvResult, LeaseInfo, LeaseRevokeOp } from './commands.ts';
 import { decodeSnapshot, encodeSnapshot } from './snapshot.ts';
 import type { Session } from './snapshot.ts';
 
@@ -32,6 +33,13 @@ export interface ApplyResult {
   readonly changes: KeyChange[];
 }
 
+/** A lease's mutable record; handed out only as a frozen LeaseInfo copy. */
+interface Lease {
+  ttlMs: number;
+  renewals: number;
+  readonly keys: Set<string>;
+}
+
 export class KvStateMachine {
   private applied = 0;
   private rev = 0;
@@ -40,13 +48,18 @@ export class KvStateMachine {
   private readonly keys: string[] = [];
   /** Iteration order is least recently used first: a touched session is deleted and re-inserted. */
   private readonly sessions = new Map<string, Session>();
+  /** Iteration order is never observed: everything handed out or snapshotted is sorted by id. */
+  private readonly leaseTable = new Map<string, Lease>();
 
   /** Index of the last entry applied (or marked applied). */
   get appliedIndex(): number {
     return this.applied;
   }
 
-  /** The store's revision: bumped once by every command that changed something. */
+  /**
+   * The store's revision: bumped once by every command that changed a key. Lease bookkeeping
+   * (grant, keep-alive) changes no key and no revision, as in etcd; a revoke that deletes keys does.
+   */
   get revision(): number {
     return this.rev;
   }
@@ -75,6 +88,17 @@ export class KvStateMachine {
       out.push(this.kvs.get(this.keys[i]) as KeyValue);
     }
     return out;
+  }
+
+  /** A lease with its attached keys, or null if there is none by that id. */
+  lease(id: string): LeaseInfo | null {
+    const lease = this.leaseTable.get(id);
+    return lease === undefined ? null : leaseInfo(id, lease);
+  }
+
+  /** Every lease, sorted by id: what a new leader restarts its countdowns from. */
+  leases(): LeaseInfo[] {
+    return [...this.leaseTable.keys()].sort().map((id) => leaseInfo(id, this.leaseTable.get(id) as Lease));
   }
 
   /**
@@ -127,6 +151,7 @@ export class KvStateMachine {
       revision: this.rev,
       kvs: this.keys.map((k) => this.kvs.get(k) as KeyValue),
       sessions: [...this.sessions],
+      leases: this.leases(),
     });
   }
 
@@ -152,6 +177,8 @@ export class KvStateMachine {
       sm.keys.push(kv.key); // decodeSnapshot checked they are sorted
     }
     for (const [clientId, session] of state.sessions) sm.sessions.set(clientId, session);
+    // decodeSnapshot checked that these keys and the keys' lease fields agree.
+    for (const { lease, ttlMs, renewals, keys } of state.leases) sm.leaseTable.set(lease, { ttlMs, renewals, keys: new Set(keys) });
     return sm;
   }
 
@@ -163,18 +190,23 @@ export class KvStateMachine {
   }
 
   private execute(op: KvOp, changes: KeyChange[]): KvResult {
+    // A write naming a lease that is gone (the leader revoked it meanwhile) is refused before
+    // anything else is looked at, so it changes nothing whatever the key holds.
+    if ((op.type === 'put' || op.type === 'cas') && op.lease !== undefined && !this.leaseTable.has(op.lease)) {
+      return errorResult('ERR_LEASE_NOT_FOUND', `lease ${JSON.stringify(op.lease)} does not exist`);
+    }
     switch (op.type) {
       case 'put': {
         const prev = this.get(op.key);
         const revision = ++this.rev;
-        this.write(op.key, op.value, prev, revision, changes);
+        this.write(op.key, op.value, op.lease ?? null, prev, revision, changes);
         return Object.freeze({ type: op.type, revision, prev });
       }
       case 'delete': {
         const deleted = this.kvs.has(op.key);
         if (deleted) {
           this.rev++;
-          this.remove([op.key], changes);
+          this.removeKeys([op.key], changes);
         }
         return Object.freeze({ type: op.type, revision: this.rev, deleted });
       }
@@ -187,10 +219,29 @@ export class KvStateMachine {
         // One revision for the whole deletion, as etcd's DeleteRange (sub-revisions aside).
         if (hi > lo) {
           this.rev++;
-          this.remove(this.keys.slice(lo, hi), changes);
+          this.forget(this.keys.splice(lo, hi - lo), changes);
         }
         return Object.freeze({ type: op.type, revision: this.rev, deleted: hi - lo });
       }
+      case 'leaseGrant': {
+        // Granting an existing lease is a renewal with a new TTL (the leader restarts its countdown).
+        const lease = this.leaseTable.get(op.lease);
+        if (lease === undefined) this.leaseTable.set(op.lease, { ttlMs: op.ttlMs, renewals: 0, keys: new Set() });
+        else {
+          lease.ttlMs = op.ttlMs;
+          lease.renewals++;
+        }
+        const { ttlMs, renewals } = this.leaseTable.get(op.lease) as Lease;
+        return Object.freeze({ type: op.type, revision: this.rev, lease: op.lease, ttlMs, renewals });
+      }
+      case 'leaseKeepAlive': {
+        const lease = this.leaseTable.get(op.lease);
+        if (lease === undefined) return Object.freeze({ type: op.type, revision: this.rev, lease: op.lease, found: false, ttlMs: 0, renewals: 0 });
+        lease.renewals++;
+        return Object.freeze({ type: op.type, revision: this.rev, lease: op.lease, found: true, ttlMs: lease.ttlMs, renewals: lease.renewals });
+      }
+      case 'leaseRevoke':
+        return this.revoke(op, changes);
     }
   }
 
@@ -200,41 +251,82 @@ export class KvStateMachine {
     if (!matches) return Object.freeze({ type: op.type, succeeded: false, revision: this.rev, current });
     if (op.value !== null) {
       const revision = ++this.rev;
-      const kv = this.write(op.key, op.value, current, revision, changes);
+      const kv = this.write(op.key, op.value, op.lease ?? null, current, revision, changes);
       return Object.freeze({ type: op.type, succeeded: true, revision, current: kv });
     }
     // Delete; when the key is absent (expectRevision 0) there is nothing to do and no revision.
     if (current !== null) {
       this.rev++;
-      this.remove([op.key], changes);
+      this.removeKeys([op.key], changes);
     }
     return Object.freeze({ type: op.type, succeeded: true, revision: this.rev, current: null });
   }
 
-  /** etcd mvcc semantics: createRevision survives updates; version counts writes since creation. */
-  private write(key: string, value: string, prev: KeyValue | null, revision: number, changes: KeyChange[]): KeyValue {
+  /**
+   * The leader decided the lease expired having seen `op.renewals` renewals; if the counter has
+   * moved since, a keep-alive committed first and wins. All attached keys go at one revision, as
+   * etcd's lessor deletes them in one transaction.
+   */
+  private revoke(op: LeaseRevokeOp, changes: KeyChange[]): KvResult {
+    const lease = this.leaseTable.get(op.lease);
+    if (lease === undefined || (op.renewals !== null && op.renewals !== lease.renewals)) {
+      return Object.freeze({ type: op.type, revision: this.rev, lease: op.lease, revoked: false, deleted: 0 });
+    }
+    const keys = [...lease.keys].sort();
+    if (keys.length > 0) {
+      this.rev++;
+      this.removeKeys(keys, changes);
+    }
+    this.leaseTable.delete(op.lease);
+    return Object.freeze({ type: op.type, revision: this.rev, lease: op.lease, revoked: true, deleted: keys.length });
+  }
+
+  /**
+   * etcd mvcc semantics: createRevision survives updates; version counts writes since creation.
+   * The key moves to `lease` (null: to none), whatever lease it had before.
+   */
+  private write(key: string, value: string, lease: string | null, prev: KeyValue | null, revision: number, changes: KeyChange[]): KeyValue {
     const kv: KeyValue = Object.freeze({
       key,
       value,
       createRevision: prev === null ? revision : prev.createRevision,
       modRevision: revision,
       version: prev === null ? 1 : prev.version + 1,
+      lease,
     });
     if (prev === null) this.keys.splice(lowerBound(this.keys, key), 0, key);
+    else this.detach(prev);
+    if (lease !== null) (this.leaseTable.get(lease) as Lease).keys.add(key);
     this.kvs.set(key, kv);
     changes.push({ key, kv });
     return kv;
   }
 
-  /** Removes existing keys, adjacent in sort order and given sorted; the caller bumped the revision. */
-  private remove(keys: string[], changes: KeyChange[]): void {
-    const at = lowerBound(this.keys, keys[0]);
-    invariant(this.keys[at] === keys[0], `kv remove of missing key ${keys[0]}`);
-    this.keys.splice(at, keys.length);
+  /** Removes existing keys, given sorted (not necessarily adjacent); the caller bumped the revision. */
+  private removeKeys(keys: readonly string[], changes: KeyChange[]): void {
     for (const key of keys) {
+      const at = lowerBound(this.keys, key);
+      invariant(this.keys[at] === key, `kv remove of missing key ${key}`);
+      this.keys.splice(at, 1);
+    }
+    this.forget(keys, changes);
+  }
+
+  /** Drops keys already taken out of `keys` from the map and their leases, and reports them. */
+  private forget(keys: readonly string[], changes: KeyChange[]): void {
+    for (const key of keys) {
+      const kv = this.kvs.get(key);
+      invariant(kv !== undefined, `kv remove of missing key ${key}`);
+      this.detach(kv);
       this.kvs.delete(key);
       changes.push({ key, kv: null });
     }
+  }
+
+  private detach(kv: KeyValue): void {
+    if (kv.lease === null) return;
+    const lease = this.leaseTable.get(kv.lease);
+    invariant(lease !== undefined && lease.keys.delete(kv.key), `kv key ${kv.key} attached to missing lease ${kv.lease}`);
   }
 
   private touchSession(clientId: string, session: Session): void {
@@ -245,6 +337,10 @@ export class KvStateMachine {
       this.sessions.delete(this.sessions.keys().next().value as string);
     }
   }
+}
+
+function leaseInfo(id: string, lease: Lease): LeaseInfo {
+  return Object.freeze({ lease: id, ttlMs: lease.ttlMs, renewals: lease.renewals, keys: Object.freeze([...lease.keys].sort()) });
 }
 
 function errorResult(error: KvErrorCode, message: string): KvErrorResult {

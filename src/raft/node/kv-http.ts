@@ -15,6 +15,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   ERR_BAD_MESSAGE: 400,
   ERR_TOO_LARGE: 413,
   ERR_CONF_CHANGE_PENDING: 409,
+  ERR_LEASE_NOT_FOUND: 404,
 };
 
 function sendError(node: RaftNode, reply: FastifyReply, err: unknown): FastifyReply {

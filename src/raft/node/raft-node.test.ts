@@ -143,3 +143,51 @@ test('a single member elects itself and serves writes', async () => {
   await m.node.readBarrier();
   assert.equal(m.node.state.get('k')?.value, 'v');
 });
+
+test('leases: keep-alives hold a leased key; silence lets the leader revoke it; a new leader restarts the countdown', async () => {
+  const root = await makeTempDir('conclave-raftnode-');
+  dirs.push(root);
+  const p = await freePorts(3);
+  ports.push(...p);
+  const ids = ['a', 'b', 'c'];
+  const peers = Object.fromEntries(ids.map((id, i) => [id, `http://127.0.0.1:${p[i]}`]));
+  const members = new Map<string, { node: RaftNode; app: FastifyInstance }>();
+  for (const [i, id] of ids.entries()) members.set(id, await startMember(id, p[i], `${root}/${id}`, peers));
+  const leader = () => [...members.values()].find((m) => m.node.isLeader());
+  await until('a leader', leader);
+  const write = async (op: Parameters<RaftNode['propose']>[0]) => (await until('a leader', leader)).node.propose(op);
+  const present = async (key: string) => {
+    const m = (await until('a leader', leader)).node;
+    await m.readBarrier();
+    return m.state.get(key) !== null;
+  };
+
+  // Held by keep-alives well past its TTL.
+  await write({ type: 'leaseGrant', lease: 'held', ttlMs: 400 });
+  await write({ type: 'put', key: 'held-key', value: 'v', lease: 'held' });
+  for (let i = 0; i < 10; i++) {
+    await sleep(100);
+    await write({ type: 'leaseKeepAlive', lease: 'held' });
+  }
+  assert.ok(await present('held-key'), 'renewed lease keeps its key');
+  // Silence: the leader revokes it and the key goes with it.
+  await until('the silent lease to be revoked', () => leader()?.node.state.lease('held') === null, 5_000);
+  assert.equal(await present('held-key'), false);
+
+  // A leadership change restarts the countdown: the key outlives its first deadline.
+  const granted = performance.now();
+  await write({ type: 'leaseGrant', lease: 'moved', ttlMs: 1500 });
+  await write({ type: 'put', key: 'moved-key', value: 'v', lease: 'moved' });
+  await sleep(1000);
+  const old = leader()!;
+  const target = ids.find((id) => id !== old.node.id)!;
+  // Taken before the transfer starts, so the new leader's election (and countdown) begins later.
+  const transferStarted = performance.now();
+  old.node.transferLeadership(target);
+  await until('the transfer', () => members.get(target)!.node.isLeader());
+  const firstDeadline = granted + 1500;
+  await sleep(Math.max(0, firstDeadline - performance.now()) + 200);
+  assert.ok(await present('moved-key'), 'the new leader counts a full TTL from its election, not from the grant');
+  await until('the moved lease to expire on the new leader', () => members.get(target)!.node.state.lease('moved') === null, 5_000);
+  assert.ok(performance.now() - transferStarted >= 1500, 'not revoked before a full TTL on the new leader');
+});

@@ -22,6 +22,7 @@ import type { LoadedRaftState } from '../../storage/level-raft-store.ts';
 import { PeerTransport } from '../transport/client.ts';
 import { registerRaftServer } from '../transport/server.ts';
 import { trace, tracing } from './latency-trace.ts';
+import { LeaseCountdown } from './lease-countdown.ts';
 import type { RaftServer } from '../transport/server.ts';
 
 /**
@@ -94,6 +95,9 @@ export class RaftNode extends EventEmitter {
   private readCounter = 0;
   private flushScheduled = false;
   private lastRole = '';
+  /** Lease countdowns, kept only while this node is the Raft leader (lease-countdown.ts). */
+  private readonly leaseCountdown = new LeaseCountdown(() => performance.now());
+  private wasLeader = false;
 
   private constructor(opts: RaftNodeOptions, store: LevelRaftStore, loaded: LoadedRaftState) {
     super();
@@ -170,6 +174,23 @@ export class RaftNode extends EventEmitter {
   private onTick(): void {
     if (this.stopped) return;
     this.guard(() => this.raw.tick());
+    if (this.isLeader()) this.revokeExpiredLeases();
+  }
+
+  /** Proposes a conditional revoke for each lease whose countdown ran out on this leader's clock. */
+  private revokeExpiredLeases(): void {
+    for (const { lease, renewals } of this.leaseCountdown.expired()) {
+      this.log.info({ lease, renewals }, 'lease expired on the leader clock; revoking');
+      this.propose({ type: 'leaseRevoke', lease, renewals }).then(
+        (r) => {
+          if (r.type === 'leaseRevoke' && r.revoked) return;
+          // Refused: renewed in between (its apply restarted the countdown) or already gone.
+          if (!this.sm.lease(lease)) this.leaseCountdown.gone(lease);
+          else this.leaseCountdown.revokeFailed(lease);
+        },
+        () => this.leaseCountdown.revokeFailed(lease),
+      );
+    }
   }
 
   private receive(msgs: Message[]): void {
@@ -209,6 +230,10 @@ export class RaftNode extends EventEmitter {
     this.log.info({ role: st.role, term: st.term, leader: st.lead }, 'raft role');
     this.emit('role', { role: st.role, term: st.term, leader: st.lead });
     if (st.role !== 'leader') this.failQueuedOnNotLeader();
+    const isLeader = st.role === 'leader';
+    if (isLeader && !this.wasLeader) this.leaseCountdown.restartAll(this.sm.leases()); // the lease rule: a new leader restarts every countdown
+    if (!isLeader && this.wasLeader) this.leaseCountdown.clear();
+    this.wasLeader = isLeader;
   }
 
   /**
@@ -295,6 +320,7 @@ export class RaftNode extends EventEmitter {
         const applied = this.sm.apply(e.index, e.data);
         result = applied.result;
         changes = applied.changes;
+        if (result && this.raw.raft.role === 'leader') this.noteLease(result);
       }
       const p = this.proposals.get(e.index);
       if (p) {
@@ -310,6 +336,15 @@ export class RaftNode extends EventEmitter {
         }
         this.emit('changes', changes, e.index);
       }
+    }
+  }
+
+  /** Renewals applied on the leader restart their countdown; revokes end it. */
+  private noteLease(result: KvResult): void {
+    if (result.type === 'leaseGrant' || (result.type === 'leaseKeepAlive' && result.found)) {
+      this.leaseCountdown.renewed({ lease: result.lease, ttlMs: result.ttlMs, renewals: result.renewals });
+    } else if (result.type === 'leaseRevoke' && result.revoked) {
+      this.leaseCountdown.gone(result.lease);
     }
   }
 
