@@ -81,6 +81,7 @@ export class RaftNode extends EventEmitter {
   private outstanding = 0;
   private writes: Promise<void> = Promise.resolve();
   private snapshotting = false;
+  private driving = false;
   private stopped = false;
   private fatal: Error | null = null;
   private ticker: NodeJS.Timeout | null = null;
@@ -243,6 +244,18 @@ export class RaftNode extends EventEmitter {
    * operations one after another, and `writes` chains the completions).
    */
   private drive(): void {
+    // A listener of 'changes' (called while applying) may act on this node at once; a nested
+    // drive would take a newer Ready and start its write before this one's.
+    if (this.driving) return;
+    this.driving = true;
+    try {
+      this.driveReadies();
+    } finally {
+      this.driving = false;
+    }
+  }
+
+  private driveReadies(): void {
     while (!this.stopped && !this.fatal && this.outstanding < PIPELINE_DEPTH && this.raw.hasReady()) {
       const rd = this.raw.ready();
       if (tracing) trace(`${this.id} ready e=${rd.entries.length} c=${rd.committedEntries.length} now=${rd.messagesNow.map((m) => m.type).join(',')} later=${rd.messages.map((m) => m.type).join(',')}`);

@@ -33,6 +33,8 @@ const cases: { bug: PlantedBug; expect: string[] }[] = [
   { bug: 'forget-vote', expect: ['election safety'] },
   // A stale append cuts off entries after it, committed ones included.
   { bug: 'truncate-on-stale-append', expect: ['leader completeness', 'state machine safety', 'durable commit', 'node error', 'linearizability'] },
+  // The lease rule broken: a new Raft leader revokes leases its predecessor saw renewed.
+  { bug: 'lease-no-restart', expect: ['lease safety'] },
 ];
 
 for (const { bug, expect } of cases) {

@@ -2,9 +2,11 @@
 // returns an undo function. They patch the core's prototypes in this process only.
 import { RaftLog } from '../../../src/raft/core/log.ts';
 import type { Entry } from '../../../src/raft/core/types.ts';
+import { LeaseCountdown } from '../../../src/raft/node/lease-countdown.ts';
+import type { LeaseInfo } from '../../../src/raft/node/lease-countdown.ts';
 
-export type PlantedBug = 'commit-old-term' | 'forget-vote' | 'truncate-on-stale-append';
-export const PLANTED_BUGS: readonly PlantedBug[] = ['commit-old-term', 'forget-vote', 'truncate-on-stale-append'];
+export type PlantedBug = 'commit-old-term' | 'forget-vote' | 'truncate-on-stale-append' | 'lease-no-restart';
+export const PLANTED_BUGS: readonly PlantedBug[] = ['commit-old-term', 'forget-vote', 'truncate-on-stale-append', 'lease-no-restart'];
 
 /** Figure 8: commit whatever a quorum holds, whatever its term. */
 function commitOldTerm(): () => void {
@@ -36,6 +38,17 @@ function truncateOnStaleAppend(): () => void {
   };
 }
 
+/** Breaks the lease rule: a new leader does not restart countdowns, it expires every lease at once. */
+function leaseNoRestart(): () => void {
+  const original = LeaseCountdown.prototype.restartAll;
+  LeaseCountdown.prototype.restartAll = function (this: LeaseCountdown, leases: LeaseInfo[]): void {
+    for (const l of leases) this.renewed({ ...l, ttlMs: 0 });
+  };
+  return () => {
+    LeaseCountdown.prototype.restartAll = original;
+  };
+}
+
 /**
  * Applies a bug and returns its undo. `forget-vote` lives in the driver's write path (the
  * durable hard state drops its vote), so it is a simulation option rather than a patch.
@@ -48,5 +61,7 @@ export function plant(bug: PlantedBug): { undo: () => void; forgetVote: boolean 
       return { undo: truncateOnStaleAppend(), forgetVote: false };
     case 'forget-vote':
       return { undo: () => {}, forgetVote: true };
+    case 'lease-no-restart':
+      return { undo: leaseNoRestart(), forgetVote: false };
   }
 }

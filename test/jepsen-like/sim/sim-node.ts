@@ -8,12 +8,17 @@ import { decodeConfChange } from '../../../src/raft/core/conf-change.ts';
 import { RaftError } from '../../../src/raft/core/errors.ts';
 import { KvStateMachine } from '../../../src/raft/kv/state-machine.ts';
 import type { ApplyResult } from '../../../src/raft/kv/state-machine.ts';
+import { encodeCommand } from '../../../src/raft/kv/commands.ts';
+import type { KvResult } from '../../../src/raft/kv/commands.ts';
+import { LeaseCountdown } from '../../../src/raft/node/lease-countdown.ts';
 import type { EventQueue } from './event-queue.ts';
 import type { Prng } from './prng.ts';
 
 export interface NodeObserver {
   onRole(node: SimNode): void;
   onApply(node: SimNode, entry: Entry): void;
+  /** A lease revoke took effect here (its keys are gone). */
+  onLeaseRevoked(node: SimNode, lease: string): void;
   onDurable(node: SimNode): void;
   onCrashError(node: SimNode, error: unknown): void;
   /**
@@ -56,12 +61,17 @@ export class SimNode {
   /** Writes taken and not completed yet, and when the last of them completes. */
   private outstanding = 0;
   private lastWriteDone = 0;
+  private pumping = false;
   private proposals = new Map<number, { term: number; cb: ProposalCallback }>();
   private reads = new Map<string, ReadCallback>();
   private readWaiters: { index: number; cb: ReadCallback }[] = [];
   private readCounter = 0;
   private lastRole = '';
   private lastCommit = 0;
+  /** The leader's lease countdowns on virtual time, wired as the real node runner wires them. */
+  private leaseCountdown: LeaseCountdown;
+  private wasLeader = false;
+  private revokeSeq = 0;
   /** The term in which this node last persisted as leader (for the 'leader' crash point). */
   private leaderSince = -1;
   private readonly opts: SimNodeOptions;
@@ -78,6 +88,7 @@ export class SimNode {
     this.rng = rng;
     this.send = send;
     this.obs = obs;
+    this.leaseCountdown = new LeaseCountdown(() => this.queue.now);
   }
 
   start(): void {
@@ -100,12 +111,15 @@ export class SimNode {
     });
     this.lastCommit = this.raw.status().commit;
     this.lastRole = '';
+    this.leaseCountdown = new LeaseCountdown(() => this.queue.now);
+    this.wasLeader = false;
     this.leaderSince = -1;
     this.obs.trace(`${this.id} start term=${this.raw.raft.term} commit=${this.lastCommit} last=${this.raw.status().lastIndex}`);
     const inc = this.incarnation;
     const tick = (): void => {
       if (!this.alive || this.incarnation !== inc) return;
       this.guard(() => this.raw.tick());
+      if (this.alive && this.incarnation === inc && this.raw.raft.role === 'leader') this.revokeExpiredLeases();
       this.queue.after(this.opts.tickMs, tick);
     };
     this.queue.after(this.rng.between(1, this.opts.tickMs), tick);
@@ -151,6 +165,10 @@ export class SimNode {
       this.lastRole = role;
       this.obs.trace(`${this.id} ${r.role} term=${r.term} last=${r.log.lastIndex()} commit=${r.log.committed}`);
       this.obs.onRole(this);
+      const isLeader = r.role === 'leader';
+      if (isLeader && !this.wasLeader) this.leaseCountdown.restartAll(this.sm.leases());
+      if (!isLeader && this.wasLeader) this.leaseCountdown.clear();
+      this.wasLeader = isLeader;
     }
     if (r.log.committed < this.lastCommit) this.obs.onCrashError(this, new Error(`commit index went back from ${this.lastCommit} to ${r.log.committed}`));
     this.lastCommit = r.log.committed;
@@ -162,6 +180,18 @@ export class SimNode {
    * `pipelineDepth` writes may be outstanding; writes complete in the order they were taken.
    */
   private pump(): void {
+    // Applying an entry answers a client, which may propose at once: a nested pump would take a
+    // newer Ready and schedule its write before this one's, breaking write order.
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      this.pumpReadies();
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private pumpReadies(): void {
     while (this.alive && this.outstanding < this.opts.pipelineDepth && this.raw.hasReady()) {
       const rd = this.raw.ready();
       for (const m of rd.messagesNow) this.send(m);
@@ -225,6 +255,7 @@ export class SimNode {
       this.obs.trace(`${this.id} applied conf ${cc.type} ${cc.node} at ${e.index} -> voters=${this.raw.raft.voters().join(',')} learners=${this.raw.raft.learners().join(',')}`);
     } else {
       result = this.sm.apply(e.index, e.data);
+      if (result.result) this.noteLease(result.result);
     }
     const p = this.proposals.get(e.index);
     if (p) {
@@ -232,6 +263,31 @@ export class SimNode {
       // Another entry took this index: ours was overwritten and can never commit.
       if (p.term !== e.term) p.cb({ ok: false, reason: `index ${e.index} committed in term ${e.term}, not ${p.term}` });
       else if (result) p.cb({ ok: true, result });
+    }
+  }
+
+  private noteLease(result: KvResult): void {
+    if (result.type === 'leaseRevoke' && result.revoked) {
+      this.obs.onLeaseRevoked(this, result.lease);
+      this.leaseCountdown.gone(result.lease);
+      return;
+    }
+    if (this.raw.raft.role !== 'leader') return;
+    if (result.type === 'leaseGrant' || (result.type === 'leaseKeepAlive' && result.found)) {
+      this.leaseCountdown.renewed({ lease: result.lease, ttlMs: result.ttlMs, renewals: result.renewals });
+    }
+  }
+
+  private revokeExpiredLeases(): void {
+    for (const { lease, renewals } of this.leaseCountdown.expired()) {
+      this.obs.trace(`${this.id} lease ${lease} expired on the leader clock (renewals ${renewals}): revoking`);
+      const data = encodeCommand({ clientId: `${this.id}/revoker/${this.incarnation}`, seq: ++this.revokeSeq, op: { type: 'leaseRevoke', lease, renewals } });
+      this.propose(data, (r) => {
+        if (r.ok && r.result.result?.type === 'leaseRevoke' && r.result.result.revoked) return;
+        if (!this.alive) return;
+        if (!this.sm.lease(lease)) this.leaseCountdown.gone(lease);
+        else this.leaseCountdown.revokeFailed(lease);
+      });
     }
   }
 

@@ -11,6 +11,7 @@ import type { SimNodeOptions } from './sim-node.ts';
 import { RaftInvariants } from './raft-invariants.ts';
 import type { Violation } from './raft-invariants.ts';
 import { Workload } from './workload.ts';
+import { LeaseHolder } from './lease-holder.ts';
 import { Nemesis, ALL_FAULTS } from './nemesis.ts';
 import type { FaultKind } from './nemesis.ts';
 
@@ -69,6 +70,8 @@ export class SimCluster {
   private readonly rng: Prng;
   private readonly nodeOpts: SimNodeOptions;
   private readonly traceFn: ((line: string) => void) | undefined;
+  /** Set by the run: where lease revokes are reported. */
+  onLeaseRevoked: ((lease: string) => void) | null = null;
   /** Nodes crashed by the nemesis and due to restart. */
   private readonly down = new Set<NodeId>();
 
@@ -100,6 +103,7 @@ export class SimCluster {
       onRole: (n: SimNode) => this.invariants.onRole(n),
       onApply: (n: SimNode, e: Parameters<RaftInvariants['onApply']>[1]) => this.invariants.onApply(n, e),
       onDurable: (n: SimNode) => this.invariants.onDurable(n),
+      onLeaseRevoked: (_n: SimNode, lease: string) => this.onLeaseRevoked?.(lease),
       onCrashError: (n: SimNode, err: unknown) => {
         this.log(`!! ${n.id}: ${err instanceof Error ? err.message : String(err)}`);
         this.invariants.onCrashError(n, err);
@@ -242,6 +246,10 @@ export function runSimulation(opts: SimOptions): SimResult {
   cluster.bootstrap(ids);
   const workload = new Workload({ clients: 4, keys: 3, thinkMin: 5, thinkMax: 40, timeout: 400 }, cluster.queue, rng.fork(), () => cluster.allNodes(), (l) => cluster.log(l));
   workload.start();
+  // The lease TTL is a few election timeouts, as the HA leader lock's will be.
+  const holder = new LeaseHolder(cluster.queue, rng.fork(), () => cluster.allNodes(), 400, (l) => cluster.log(l));
+  cluster.onLeaseRevoked = (lease) => holder.onRevoked(lease);
+  holder.start();
   const nemesis = new Nemesis(rng.fork(), cluster, opts.faults ?? ALL_FAULTS, opts.crashDowntime ?? [20, 600]);
   const nemesisRng = rng.fork();
 
@@ -284,10 +292,11 @@ export function runSimulation(opts: SimOptions): SimResult {
   probe();
   runUntil(healedAt + livenessBound);
   workload.stop();
+  holder.stop();
   runUntil(cluster.queue.now + 1000); // let in-flight operations finish or time out
 
   cluster.invariants.checkLogMatching(cluster.allNodes());
-  const violations = [...cluster.invariants.violations];
+  const violations = [...cluster.invariants.violations, ...holder.violations];
   if (budget.events >= budget.max) {
     violations.push({ property: 'progress', time: cluster.queue.now, detail: `event budget of ${budget.max} exhausted: the run livelocked` });
   }
