@@ -4,58 +4,25 @@
 // Each test uses its own scope, so they share one Raft group without seeing each other's keys.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import Fastify from 'fastify';
-import type { FastifyInstance } from 'fastify';
-import pino from 'pino';
-import { RaftNode } from '../raft/node/raft-node.ts';
+import type { RaftNode } from '../raft/node/raft-node.ts';
 import { RaftError } from '../raft/core/errors.ts';
 import { ClusterStore } from './cluster-store.ts';
 import type { LeaderView } from './cluster-view.ts';
-import { freePorts, makeTempDir, removeDir, releasePorts, sleep } from '../../test/support/processes.ts';
+import { sleep } from '../../test/support/processes.ts';
+import { MemberSet, until } from '../../test/support/raft-members.ts';
 
-const logger = pino({ level: 'silent' });
-const running: { node: RaftNode; app: FastifyInstance }[] = [];
-const dirs: string[] = [];
-const ports: number[] = [];
+const set = new MemberSet();
 const now = (): number => performance.now();
 
 before(async () => {
-  const root = await makeTempDir('conclave-clusterstore-');
-  dirs.push(root);
-  const p = await freePorts(3);
-  ports.push(...p);
-  const ids = ['a', 'b', 'c'];
-  const peers = Object.fromEntries(ids.map((id, i) => [id, `http://127.0.0.1:${p[i]}`]));
-  for (const [i, id] of ids.entries()) {
-    const app = Fastify();
-    const node = await RaftNode.start({ id, dataDir: `${root}/${id}`, peers, tickMs: 10, electionTicks: 20, heartbeatTicks: 2, logger }, app);
-    await app.listen({ host: '127.0.0.1', port: p[i] });
-    running.push({ node, app });
-  }
+  await set.cluster(['a', 'b', 'c'], 'conclave-clusterstore-');
   await until('a raft leader', () => leaderNode());
 });
 
-after(async () => {
-  for (const r of running) {
-    await r.app.close();
-    await r.node.stop();
-  }
-  for (const d of dirs) await removeDir(d);
-  releasePorts(ports);
-});
+after(() => set.stopAll());
 
 function leaderNode(): RaftNode | undefined {
-  return running.find((r) => r.node.isLeader())?.node;
-}
-
-async function until<T>(what: string, fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
+  return set.leader();
 }
 
 /** A store on the current Raft leader (writes need it for now). */
@@ -192,7 +159,7 @@ test('a garbage value is reported in view.problems, not thrown', async () => {
 
 test('on a Raft follower, reads work and writes fail with RaftError ERR_NOT_LEADER', async () => {
   const leader = await until('a raft leader', () => leaderNode());
-  const follower = running.find((r) => r.node !== leader)!.node;
+  const follower = set.running.find((r) => r.node !== leader)!.node;
   const writer = new ClusterStore({ raft: leader, scope: 'follower', now });
   await writer.setConfig({ ttl: 30 });
   const store = new ClusterStore({ raft: follower, scope: 'follower', now });

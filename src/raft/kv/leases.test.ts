@@ -3,52 +3,17 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { pack } from 'msgpackr';
-import { RaftError } from '../core/errors.ts';
 import { MAX_LEASE_ID_BYTES, MAX_LEASE_TTL_MS, decodeCommand, encodeCommand } from './commands.ts';
-import type { KvOp, KvResult } from './commands.ts';
+import type { KvOp } from './commands.ts';
 import { KvStateMachine } from './state-machine.ts';
-import type { ApplyResult } from './state-machine.ts';
+import { Log, hasCode } from './test-log.ts';
 
-/** Feeds a state machine consecutive log entries; each client keeps its own seq counter. */
-class Log {
-  readonly sm: KvStateMachine;
-  index: number;
-  private seqs = new Map<string, number>();
-
-  constructor(sm = new KvStateMachine()) {
-    this.sm = sm;
-    this.index = sm.appliedIndex;
-  }
-
-  send(clientId: string, seq: number, op: KvOp): ApplyResult {
-    return this.sm.apply(++this.index, encodeCommand({ clientId, seq, op }));
-  }
-
-  /** A new command from `clientId` with the whole apply outcome. */
-  apply(op: KvOp, clientId = 'c1'): ApplyResult {
-    const seq = (this.seqs.get(clientId) ?? 0) + 1;
-    this.seqs.set(clientId, seq);
-    return this.send(clientId, seq, op);
-  }
-
-  run(op: KvOp, clientId = 'c1'): KvResult {
-    const result = this.apply(op, clientId).result;
-    assert.ok(result !== null);
-    return result;
-  }
-}
 
 const grant = (lease: string, ttlMs: number): KvOp => ({ type: 'leaseGrant', lease, ttlMs });
 const keepAlive = (lease: string): KvOp => ({ type: 'leaseKeepAlive', lease });
 const revoke = (lease: string, renewals: number | null): KvOp => ({ type: 'leaseRevoke', lease, renewals });
 const put = (key: string, value: string, lease?: string): KvOp => (lease === undefined ? { type: 'put', key, value } : { type: 'put', key, value, lease });
 
-const hasCode = (code: string, field?: string) => (err: unknown): boolean => {
-  assert.ok(err instanceof RaftError, `expected RaftError, got ${String(err)}`);
-  assert.equal(err.code, code);
-  if (field !== undefined) assert.ok(err.message.includes(field), `message "${err.message}" should name ${field}`);
-  return true;
-};
 
 /** A store with lease L (2 keys), lease M (1 key) and an unattached key. Revision 4. */
 function withLeases(): Log {

@@ -1,52 +1,17 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { pack } from 'msgpackr';
-import { RaftError } from '../core/errors.ts';
 import { MAX_KEY_BYTES, MAX_VALUE_BYTES, decodeCommand, encodeCommand } from './commands.ts';
 import type { KvOp, KvResult } from './commands.ts';
 import { KvStateMachine, MAX_SESSIONS } from './state-machine.ts';
-import type { ApplyResult } from './state-machine.ts';
+import { Log, hasCode } from './test-log.ts';
 
-/** Feeds a state machine consecutive log entries, one client with its own seq counter. */
-class Log {
-  readonly sm: KvStateMachine;
-  index: number;
-  private seqs = new Map<string, number>();
-
-  constructor(sm = new KvStateMachine()) {
-    this.sm = sm;
-    this.index = sm.appliedIndex;
-  }
-
-  raw(data: Uint8Array): ApplyResult {
-    return this.sm.apply(++this.index, data);
-  }
-
-  send(clientId: string, seq: number, op: KvOp): ApplyResult {
-    return this.raw(encodeCommand({ clientId, seq, op }));
-  }
-
-  /** A new command from `clientId` (next seq); returns its result. */
-  run(op: KvOp, clientId = 'c1'): KvResult {
-    const seq = (this.seqs.get(clientId) ?? 0) + 1;
-    this.seqs.set(clientId, seq);
-    const result = this.send(clientId, seq, op).result;
-    assert.ok(result !== null);
-    return result;
-  }
-}
 
 const put = (key: string, value: string): KvOp => ({ type: 'put', key, value });
 const del = (key: string): KvOp => ({ type: 'delete', key });
 const cas = (key: string, expectRevision: number, value: string | null): KvOp => ({ type: 'cas', key, expectRevision, value });
 const delPrefix = (prefix: string): KvOp => ({ type: 'deletePrefix', prefix });
 
-const hasCode = (code: string, field?: string) => (err: unknown): boolean => {
-  assert.ok(err instanceof RaftError, `expected RaftError, got ${String(err)}`);
-  assert.equal(err.code, code);
-  if (field !== undefined) assert.ok(err.message.includes(field), `message "${err.message}" should name ${field}`);
-  return true;
-};
 
 /** The visible state apart from appliedIndex. */
 const stateOf = (sm: KvStateMachine) => ({ revision: sm.revision, kvs: sm.range(''), sessions: sm.sessionCount });

@@ -9,52 +9,20 @@ import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { RaftNode } from './raft-node.ts';
 import { RaftError } from '../core/errors.ts';
-import { freePorts, makeTempDir, removeDir, releasePorts, sleep } from '../../../test/support/processes.ts';
+import { sleep } from '../../../test/support/processes.ts';
+import { MemberSet, until } from '../../../test/support/raft-members.ts';
 
-const logger = pino({ level: 'silent' });
-const running: { node: RaftNode; app: FastifyInstance }[] = [];
-const dirs: string[] = [];
-const ports: number[] = [];
+const set = new MemberSet();
+after(() => set.stopAll());
 
-after(async () => {
-  for (const r of running) {
-    await r.app.close();
-    await r.node.stop();
-  }
-  for (const d of dirs) await removeDir(d);
-  releasePorts(ports);
-});
-
-async function startMember(id: string, port: number, dataDir: string, peers: Record<string, string>, extra: { join?: boolean; snapshotEvery?: number } = {}) {
-  const app = Fastify();
-  const node = await RaftNode.start({ id, dataDir, peers, tickMs: 10, electionTicks: 20, heartbeatTicks: 2, trailingEntries: 5, snapshotEvery: extra.snapshotEvery ?? 50, join: extra.join, logger }, app);
-  await app.listen({ host: '127.0.0.1', port });
-  const entry = { node, app };
-  running.push(entry);
-  return entry;
-}
-
-async function stopMember(entry: { node: RaftNode; app: FastifyInstance }): Promise<void> {
-  await entry.app.close();
-  await entry.node.stop();
-  running.splice(running.indexOf(entry), 1);
-}
-
-async function until<T>(what: string, fn: () => T | undefined | null | false, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
+/** Snapshots every 50 entries keeping 5, so the tests see compaction and InstallSnapshot. */
+const startMember = (id: string, port: number, dataDir: string, peers: Record<string, string>, extra: { join?: boolean } = {}) =>
+  set.start(id, port, dataDir, peers, { trailingEntries: 5, snapshotEvery: 50, join: extra.join });
+const stopMember = (m: { node: RaftNode; app: FastifyInstance }) => set.stop(m);
 
 test('three members replicate, snapshot, restart from disk, take in a learner and transfer leadership', async () => {
-  const root = await makeTempDir('conclave-raftnode-');
-  dirs.push(root);
-  const p = await freePorts(4);
-  ports.push(...p);
+  const root = await set.tempDir('conclave-raftnode-');
+  const p = await set.allocatePorts(4);
   const ids = ['a', 'b', 'c'];
   const peers = Object.fromEntries(ids.map((id, i) => [id, `http://127.0.0.1:${p[i]}`]));
   const members = new Map<string, { node: RaftNode; app: FastifyInstance }>();
@@ -118,24 +86,20 @@ test('three members replicate, snapshot, restart from disk, take in a learner an
 });
 
 test('a data directory that belongs to another member is refused with a clear error', async () => {
-  const root = await makeTempDir('conclave-raftnode-');
-  dirs.push(root);
-  const [port] = await freePorts(1);
-  ports.push(port);
+  const root = await set.tempDir('conclave-raftnode-');
+  const [port] = await set.allocatePorts(1);
   const peers = { a: `http://127.0.0.1:${port}` };
   const first = await startMember('a', port, `${root}/a`, peers);
   await stopMember(first);
   await assert.rejects(
-    RaftNode.start({ id: 'b', dataDir: `${root}/a`, peers: { b: peers.a }, logger }, Fastify()),
+    RaftNode.start({ id: 'b', dataDir: `${root}/a`, peers: { b: peers.a }, logger: pino({ level: 'silent' }) }, Fastify()),
     (e: unknown) => e instanceof RaftError && e.code === 'ERR_CORRUPT_STORE' && /belongs to member "a"/.test(e.message),
   );
 });
 
 test('a single member elects itself and serves writes', async () => {
-  const root = await makeTempDir('conclave-raftnode-');
-  dirs.push(root);
-  const [port] = await freePorts(1);
-  ports.push(port);
+  const root = await set.tempDir('conclave-raftnode-');
+  const [port] = await set.allocatePorts(1);
   const m = await startMember('solo', port, `${root}/solo`, { solo: `http://127.0.0.1:${port}` });
   await until('solo leader', () => m.node.isLeader());
   const r = await m.node.propose({ type: 'cas', key: 'k', expectRevision: 0, value: 'v' });
@@ -145,10 +109,8 @@ test('a single member elects itself and serves writes', async () => {
 });
 
 test('leases: keep-alives hold a leased key; silence lets the leader revoke it; a new leader restarts the countdown', async () => {
-  const root = await makeTempDir('conclave-raftnode-');
-  dirs.push(root);
-  const p = await freePorts(3);
-  ports.push(...p);
+  const root = await set.tempDir('conclave-raftnode-');
+  const p = await set.allocatePorts(3);
   const ids = ['a', 'b', 'c'];
   const peers = Object.fromEntries(ids.map((id, i) => [id, `http://127.0.0.1:${p[i]}`]));
   const members = new Map<string, { node: RaftNode; app: FastifyInstance }>();
