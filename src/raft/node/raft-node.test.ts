@@ -62,6 +62,9 @@ test('three members replicate, snapshot, restart from disk, take in a learner an
   assert.deepEqual(leader.node.status().conf.learners, ['d']);
   leader.node.promote('d');
   await until('d to be a voter', () => leader.node.status().conf.voters.includes('d'));
+  // A member ignores TimeoutNow until it has applied its own promotion (it may hold the entry
+  // before it learns it is committed), so transfer only once d knows it is a voter.
+  await until('d to know it is a voter', () => d.node.status().conf.voters.includes('d'));
 
   // Leadership transfer to the new member, then remove the old leader.
   const oldLeader = leader;
