@@ -21,6 +21,7 @@ import { LevelRaftStore } from '../../storage/level-raft-store.ts';
 import type { LoadedRaftState } from '../../storage/level-raft-store.ts';
 import { PeerTransport } from '../transport/client.ts';
 import { registerRaftServer } from '../transport/server.ts';
+import { registerForwardingServer } from './forwarding.ts';
 import { trace, tracing } from './latency-trace.ts';
 import { LeaseCountdown } from './lease-countdown.ts';
 import type { RaftServer } from '../transport/server.ts';
@@ -54,9 +55,15 @@ export interface RaftNodeOptions {
 
 interface PendingProposal {
   term: number;
-  resolve: (r: KvResult) => void;
+  resolve: (r: Applied) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
+}
+
+/** A proposal's outcome and the log index it applied at (what a forwarding member waits for). */
+export interface Applied {
+  readonly result: KvResult;
+  readonly index: number;
 }
 
 interface PendingRead {
@@ -165,6 +172,7 @@ export class RaftNode extends EventEmitter {
       localId: opts.id,
       handler: (msgs) => node.receive(msgs),
     });
+    registerForwardingServer(app, node);
     node.ticker = setInterval(() => node.onTick(), node.opts.tickMs);
     node.drive();
     return node;
@@ -340,7 +348,7 @@ export class RaftNode extends EventEmitter {
         this.proposals.delete(e.index);
         clearTimeout(p.timer);
         if (p.term !== e.term) p.reject(new RaftError('ERR_PROPOSAL_DROPPED', `entry ${e.index} was replaced by term ${e.term}'s: the proposal did not commit`));
-        else p.resolve(result ?? { type: 'error', error: 'ERR_BAD_MESSAGE', message: 'conf change' });
+        else p.resolve({ result: result ?? { type: 'error', error: 'ERR_BAD_MESSAGE', message: 'conf change' }, index: e.index });
       }
       if (changes.length > 0) {
         if (changes.some((c) => c.key.startsWith(PEER_KEY_PREFIX))) {
@@ -401,7 +409,12 @@ export class RaftNode extends EventEmitter {
   // ---- proposals and reads ----------------------------------------------------------------------
 
   /** Replicates one key-value operation; resolves once it is applied here. */
-  propose(op: KvOp, session?: { clientId: string; seq: number }): Promise<KvResult> {
+  async propose(op: KvOp, session?: { clientId: string; seq: number }): Promise<KvResult> {
+    return (await this.proposeIndexed(op, session)).result;
+  }
+
+  /** As propose, and also tells the index the operation applied at. */
+  proposeIndexed(op: KvOp, session?: { clientId: string; seq: number }): Promise<Applied> {
     return new Promise((resolve, reject) => {
       if (this.fatal || this.stopped) return reject(new RaftError('ERR_STOPPED', `${this.id} is stopped`));
       if (this.raw.raft.role !== 'leader') return reject(this.notLeader());
@@ -409,6 +422,19 @@ export class RaftNode extends EventEmitter {
       const timer = setTimeout(() => this.expireProposal(timer), this.opts.requestTimeoutMs);
       this.queuedProposals.push({ data, p: { resolve, reject, timer } });
       this.scheduleFlush();
+    });
+  }
+
+  /**
+   * Resolves once this node has applied `index` (an index some other member reported applied,
+   * so it is committed and will reach this node unless the node stops or falls away).
+   */
+  waitApplied(index: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.fatal || this.stopped) return reject(new RaftError('ERR_STOPPED', `${this.id} is stopped`));
+      if (this.sm.appliedIndex >= index) return resolve();
+      const timer = setTimeout(() => this.expireRead(timer), this.opts.requestTimeoutMs);
+      this.readWaiters.push({ index, reads: [{ resolve, reject, timer }] });
     });
   }
 

@@ -1,0 +1,136 @@
+// Proposal forwarding: every HA agent writes to the store (its member key, the leader race), but
+// only the Raft leader may propose. A member that is not the leader sends the command to the
+// leader over HTTP (msgpack, as the rest of the transport) and then waits until it has applied
+// the entry itself, so that its own reads afterwards see the write (read-your-writes), as a
+// client of etcd would get by reading from the member it wrote through.
+//
+// The command carries the forwarder's session (clientId, seq): a retry of the same command after
+// an ambiguous failure applies at most once (the KV's session table, kv/state-machine.ts).
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { request } from 'undici';
+import { randomBytes } from 'node:crypto';
+import type { RaftNode } from './raft-node.ts';
+import { RaftError } from '../core/errors.ts';
+import type { RaftErrorCode } from '../core/errors.ts';
+import { decodeCommand, encodeCommand } from '../kv/commands.ts';
+import type { KvOp, KvResult } from '../kv/commands.ts';
+import { pack, unpack } from '../kv/codec.ts';
+import type { KeyChange } from '../kv/state-machine.ts';
+import { MSGPACK_CONTENT_TYPE } from '../transport/server.ts';
+
+export const RAFT_PROPOSE_PATH = '/raft/v1/propose';
+const MAX_BODY_BYTES = 2 * 1024 * 1024;
+
+/** The leader side: applies forwarded commands and answers their result and index. */
+export function registerForwardingServer(app: FastifyInstance, node: RaftNode): void {
+  app.register(async (scope) => {
+    scope.addContentTypeParser(MSGPACK_CONTENT_TYPE, { parseAs: 'buffer', bodyLimit: MAX_BODY_BYTES }, (_req, body, done) => done(null, body));
+    scope.setErrorHandler((err: FastifyError | RaftError, _req, reply) => {
+      if (err instanceof RaftError) {
+        const status = err.code === 'ERR_BAD_MESSAGE' ? 400 : err.code === 'ERR_TIMEOUT' ? 504 : 503;
+        return reply.code(status).send({ error: err.code, message: err.message, leader: err.leaderHint ?? null });
+      }
+      const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+      return reply.code(status).send({ error: status < 500 ? 'ERR_BAD_MESSAGE' : 'ERR_INTERNAL', message: err.message });
+    });
+    scope.post(RAFT_PROPOSE_PATH, async (req, reply) => {
+      if (!Buffer.isBuffer(req.body)) throw Object.assign(new Error(`content-type must be ${MSGPACK_CONTENT_TYPE}`), { statusCode: 415 });
+      const cmd = decodeCommand(req.body);
+      const applied = await node.proposeIndexed(cmd.op, { clientId: cmd.clientId, seq: cmd.seq });
+      return reply.code(200).header('content-type', MSGPACK_CONTENT_TYPE).send(Buffer.from(pack({ result: applied.result, index: applied.index })));
+    });
+  });
+}
+
+export interface ForwardingKvOptions {
+  /** How long one forwarded command may take, end to end. */
+  timeoutMs?: number;
+}
+
+/**
+ * The ReplicatedKv the HA agent uses: proposes locally when this member leads, forwards to the
+ * leader otherwise. Errors are RaftErrors with the same codes a local proposal would give
+ * (ERR_NOT_LEADER when no leader is known, ERR_TIMEOUT, ERR_PROPOSAL_DROPPED, ERR_STOPPED).
+ */
+// (It fits src/ha's ReplicatedKv structurally; raft does not import from the layer above it.)
+export class ForwardingKv {
+  private readonly node: RaftNode;
+  private readonly timeoutMs: number;
+  /* A fresh client id per process: sequence numbers restart at 1 with it, and an old session's
+   * table entry must not swallow the new process's first commands. */
+  private readonly clientId: string;
+  private seq = 0;
+
+  constructor(node: RaftNode, opts: ForwardingKvOptions = {}) {
+    this.node = node;
+    this.timeoutMs = opts.timeoutMs ?? 5000;
+    this.clientId = `${node.id}/fwd/${randomBytes(6).toString('hex')}`;
+  }
+
+  get state(): RaftNode['state'] {
+    return this.node.state;
+  }
+
+  readBarrier(): Promise<void> {
+    return this.node.readBarrier();
+  }
+
+  on(event: 'changes', listener: (changes: KeyChange[], index: number) => void): unknown {
+    return this.node.on(event, listener);
+  }
+
+  off(event: 'changes', listener: (changes: KeyChange[], index: number) => void): unknown {
+    return this.node.off(event, listener);
+  }
+
+  async propose(op: KvOp): Promise<KvResult> {
+    const session = { clientId: this.clientId, seq: ++this.seq };
+    if (this.node.isLeader()) return (await this.node.proposeIndexed(op, session)).result;
+    const url = this.node.leaderUrl();
+    if (!url) throw new RaftError('ERR_NOT_LEADER', `${this.node.id} knows no leader to forward to`, { leaderHint: null });
+    const body = encodeCommand({ ...session, op });
+    let status: number;
+    let payload: Buffer;
+    try {
+      const res = await request(url + RAFT_PROPOSE_PATH, {
+        method: 'POST',
+        headers: { 'content-type': MSGPACK_CONTENT_TYPE },
+        body,
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+      status = res.statusCode;
+      payload = Buffer.from(await res.body.arrayBuffer());
+    } catch (cause) {
+      throw new RaftError('ERR_TIMEOUT', `forwarding to the leader at ${url} failed; the write may or may not have been applied`, { cause });
+    }
+    if (status !== 200) throw errorFromReply(status, payload, url);
+    const { result, index } = parseReply(payload, url);
+    await this.node.waitApplied(index);
+    return result;
+  }
+}
+
+function errorFromReply(status: number, payload: Buffer, url: string): RaftError {
+  let body: { error?: unknown; message?: unknown; leader?: unknown } = {};
+  try {
+    body = JSON.parse(payload.toString('utf8')) as typeof body;
+  } catch {
+    // Not our JSON (a proxy, a wrong port): reported below with the status alone.
+  }
+  const known: RaftErrorCode[] = ['ERR_NOT_LEADER', 'ERR_TIMEOUT', 'ERR_PROPOSAL_DROPPED', 'ERR_STOPPED', 'ERR_BAD_MESSAGE'];
+  const code = known.find((c) => c === body.error) ?? 'ERR_TIMEOUT';
+  const message = `the leader at ${url} answered ${status}: ${typeof body.message === 'string' ? body.message : 'no explanation'}`;
+  return new RaftError(code, message, { leaderHint: typeof body.leader === 'string' ? body.leader : null });
+}
+
+/** The leader's answer is a peer message like any other: checked before it is believed. */
+function parseReply(payload: Buffer, url: string): { result: KvResult; index: number } {
+  const v = unpack(payload, 'ERR_BAD_MESSAGE', `reply from ${url}`) as { result?: unknown; index?: unknown };
+  const result = v?.result as { type?: unknown } | undefined;
+  if (typeof v !== 'object' || v === null || !Number.isSafeInteger(v.index) || (v.index as number) < 1 || typeof result !== 'object' || result === null || typeof result.type !== 'string') {
+    throw new RaftError('ERR_BAD_MESSAGE', `reply from ${url}: expected {result, index}`);
+  }
+  return { result: result as KvResult, index: v.index as number };
+}
