@@ -1,0 +1,84 @@
+// Who may take a free leader lock (Patroni ha.py: is_healthiest_node / _is_healthiest_node, in
+// our words). Pure. A member races only if nothing it can see is a better choice; two equally good
+// members both race and the store's create-only write picks one.
+import type { ClusterView } from './cluster-view.ts';
+import type { DecideInput, PeerReport } from './decide-types.ts';
+
+export type RaceVerdict = { readonly healthiest: true } | { readonly healthiest: false; readonly why: string };
+
+/** Our WAL position as the race compares it: the primary's write position, a replica's furthest of received and replayed. */
+export function ownPosition(input: DecideInput): number | null {
+  return input.me.pg.walPosition;
+}
+
+/** The timeline the cluster is on, from `history` (the last switch's timeline + 1), or null. */
+export function clusterTimeline(cluster: ClusterView): number | null {
+  const history = cluster.history?.value;
+  if (!history || history.length === 0) return null;
+  const last = history[history.length - 1];
+  if (!Array.isArray(last) || typeof last[0] !== 'number') return null;
+  return last[0] + 1;
+}
+
+/** The last primary position the leader published in `status` (optime), or null. */
+export function lastKnownPrimaryPosition(cluster: ClusterView): number | null {
+  const optime = cluster.status?.value.optime;
+  return typeof optime === 'number' && Number.isFinite(optime) ? optime : null;
+}
+
+export function mayFailOver(nofailover: boolean, priority: number): boolean {
+  // Patroni 3.2+: a priority of 0 or less means the same as nofailover.
+  return !nofailover && priority > 0;
+}
+
+export function isHealthiest(input: DecideInput): RaceVerdict {
+  const { me, cluster, settings } = input;
+  if (!cluster) return { healthiest: false, why: 'the store is unavailable' };
+  if (!mayFailOver(me.nofailover, me.failoverPriority)) return { healthiest: false, why: 'tagged nofailover' };
+  const pos = ownPosition(input);
+  if (pos === null) return { healthiest: false, why: 'my WAL position is unknown' };
+
+  // A running primary with its own data is the best choice by definition, unless it is on an old
+  // timeline (a primary that was failed over away from and came back before being rewound).
+  const tl = clusterTimeline(cluster);
+  if (me.pg.role === 'primary') {
+    if (tl !== null && me.pg.timeline !== null && me.pg.timeline < tl) return { healthiest: false, why: `I am a primary on timeline ${me.pg.timeline}, behind the cluster's ${tl}` };
+    return { healthiest: true };
+  }
+
+  const optime = lastKnownPrimaryPosition(cluster);
+  if (optime !== null && optime - pos > settings.maximumLagOnFailover) {
+    return { healthiest: false, why: `I am ${optime - pos} bytes behind the last known primary position, more than maximum_lag_on_failover (${settings.maximumLagOnFailover})` };
+  }
+  if (settings.checkTimeline && tl !== null && me.pg.timeline !== null && me.pg.timeline < tl) {
+    return { healthiest: false, why: `my timeline ${me.pg.timeline} is behind the cluster's ${tl}` };
+  }
+
+  // Failover candidates named by an operator (the `failover` key) win over the position rule.
+  const candidate = failoverCandidate(cluster);
+  if (candidate !== null && candidate !== me.name) {
+    const peer = input.peers.find((p) => p.name === candidate);
+    if (peer?.reachable && mayFailOver(peer.nofailover, peer.failoverPriority)) return { healthiest: false, why: `${candidate} is the requested failover candidate` };
+  }
+
+  for (const peer of input.peers) {
+    const better = betterPeer(peer, pos, me.failoverPriority, candidate === me.name);
+    if (better) return { healthiest: false, why: better };
+  }
+  return { healthiest: true };
+}
+
+/** Why `peer` is a better choice than us, or null. Unreachable peers are left out (Patroni). */
+function betterPeer(peer: PeerReport, pos: number, priority: number, iAmCandidate: boolean): string | null {
+  if (!peer.reachable) return null;
+  if (peer.role === 'primary') return `${peer.name} is still running as primary`;
+  if (iAmCandidate || !mayFailOver(peer.nofailover, peer.failoverPriority) || peer.walPosition === null) return null;
+  if (peer.walPosition > pos) return `${peer.name} is further ahead (${peer.walPosition} > ${pos})`;
+  if (peer.walPosition === pos && peer.failoverPriority > priority) return `${peer.name} is as far ahead and has a higher failover_priority (${peer.failoverPriority} > ${priority})`;
+  return null;
+}
+
+function failoverCandidate(cluster: ClusterView): string | null {
+  const member = cluster.failover?.value.member ?? cluster.failover?.value.candidate;
+  return typeof member === 'string' && member !== '' ? member : null;
+}

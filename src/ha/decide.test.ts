@@ -1,0 +1,168 @@
+// decide() scenario by scenario: each test names a situation an operator would recognise and
+// checks both the actions and the sentence the log, the REST status and the real-process tests use.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { decide } from './decide.ts';
+import type { DecideInput, LocalFacts, PeerReport } from './decide-types.ts';
+import type { ClusterView, MemberView } from './cluster-view.ts';
+import type { PgStatus, ControlData } from './postgres/types.ts';
+
+const SYSID = '7300000000000000001';
+
+const replicaPg = (pos = 1000, upstream = { host: '127.0.0.1', port: 5432 }): PgStatus => ({
+  running: true, starting: false, role: 'replica', timeline: 1, walPosition: pos, receivedLsn: pos, replayedLsn: pos,
+  replicationState: 'streaming', upstreamHost: upstream.host, upstreamPort: upstream.port, serverVersion: 150004, postmasterStartTime: null, pendingRestart: false,
+});
+const primaryPg = (pos = 1000): PgStatus => ({ ...replicaPg(pos), role: 'primary', receivedLsn: null, replayedLsn: null, replicationState: null, upstreamHost: null, upstreamPort: null });
+const downPg: PgStatus = { ...replicaPg(), running: false, role: null, timeline: null, walPosition: null, receivedLsn: null, replayedLsn: null, replicationState: null, upstreamHost: null, upstreamPort: null };
+const control = (state: string, timeline = 1): ControlData => ({ systemIdentifier: SYSID, state, timeline, checkpointLsn: 500, walLogHints: true, dataChecksums: true });
+
+const member = (name: string, port: number, data: Record<string, unknown> = {}): MemberView => ({
+  name, revision: 1, data: { conn_url: `postgres://127.0.0.1:${port}/postgres`, api_url: `http://127.0.0.1:${port + 3000}/patroni`, state: 'running', timeline: 1, ...data },
+});
+
+function cluster(over: Partial<ClusterView> = {}): ClusterView {
+  return {
+    initialize: SYSID, config: { value: {}, revision: 1 }, leader: null,
+    members: [member('node1', 5432), member('node2', 5433), member('node3', 5434)],
+    failover: null, sync: null, history: null, status: null, failsafe: null, problems: [], ...over,
+  };
+}
+const lockedBy = (name: string) => ({ name, revision: 5, lease: `/service/demo/leader:${name}` });
+
+function input(me: Partial<LocalFacts> = {}, over: Partial<DecideInput> = {}): DecideInput {
+  return {
+    now: 10_000,
+    me: { name: 'node2', nofailover: false, failoverPriority: 1, clonefrom: false, dataDirEmpty: false, control: control('in archive recovery'), pg: replicaPg(), task: null, rewindFailed: false, ...me },
+    cluster: cluster(), storeError: null, leaseExpiresAt: null, peers: [],
+    settings: { ttlMs: 2000, maximumLagOnFailover: 1048576, checkTimeline: false, usePgRewind: true, removeDataDirectoryOnRewindFailure: false, useSlots: true, memberSlotsTtlMs: 1_800_000 },
+    membersLastSeen: new Map(),
+    ...over,
+  };
+}
+const peer = (name: string, walPosition: number, extra: Partial<PeerReport> = {}): PeerReport => ({ name, reachable: true, role: 'replica', walPosition, timeline: 1, nofailover: false, failoverPriority: 1, ...extra });
+const types = (d: { actions: readonly { type: string }[] }) => d.actions.map((a) => a.type);
+
+test('an empty cluster is bootstrapped by a member that may become primary; a nofailover member waits', () => {
+  const fresh = { dataDirEmpty: true, control: null, pg: downPg };
+  const d = decide(input(fresh, { cluster: cluster({ initialize: null, members: [] }) }));
+  assert.deepEqual(types(d), ['bootstrap']);
+  assert.match(d.reason, /^bootstrapping a new cluster/);
+  const n = decide(input({ ...fresh, nofailover: true }, { cluster: cluster({ initialize: null, members: [] }) }));
+  assert.deepEqual(types(n), []);
+  assert.match(n.reason, /nofailover/);
+  const waiting = decide(input(fresh, { cluster: cluster({ initialize: SYSID }) }));
+  assert.equal(waiting.reason, 'no action: waiting for the leader to bootstrap');
+});
+
+test('an empty member clones from the leader, or from a running member tagged clonefrom', () => {
+  const fresh = { dataDirEmpty: true, control: null, pg: downPg, name: 'node3' };
+  const d = decide(input(fresh, { cluster: cluster({ leader: lockedBy('node1') }) }));
+  assert.deepEqual(d.actions, [{ type: 'clone', from: { name: 'node1', host: '127.0.0.1', port: 5432 } }]);
+  const withCloneFrom = cluster({ leader: lockedBy('node1'), members: [member('node1', 5432), member('node2', 5433, { tags: { clonefrom: true } })] });
+  const c = decide(input(fresh, { cluster: withCloneFrom }));
+  assert.deepEqual(c.actions, [{ type: 'clone', from: { name: 'node2', host: '127.0.0.1', port: 5433 } }]);
+});
+
+test("another cluster's data directory is refused, never joined", () => {
+  const d = decide(input({ control: { ...control('shut down'), systemIdentifier: '999' } }, { cluster: cluster({ leader: lockedBy('node1') }) }));
+  assert.deepEqual(types(d), ['fatal']);
+  assert.match(d.reason, /system identifier 999/);
+});
+
+test('with the store unavailable a replica keeps replicating and a primary runs on only until its lease deadline', () => {
+  const r = decide(input({}, { cluster: null, storeError: 'ERR_TIMEOUT' }));
+  assert.deepEqual(types(r), []);
+  assert.match(r.reason, /still replicating/);
+  const p = decide(input({ pg: primaryPg() }, { cluster: null, storeError: 'ERR_TIMEOUT', leaseExpiresAt: 11_200 }));
+  assert.deepEqual(types(p), []);
+  assert.match(p.reason, /still primary for at most 1200 ms/);
+  const expired = decide(input({ pg: primaryPg() }, { cluster: null, storeError: 'ERR_TIMEOUT', leaseExpiresAt: 9_000 }));
+  assert.deepEqual(expired.actions, [{ type: 'demote', mode: 'offline' }]);
+});
+
+test('a crashed primary that still holds the lock is restarted as primary', () => {
+  const d = decide(input({ name: 'node1', pg: downPg, control: control('in production') }, { cluster: cluster({ leader: lockedBy('node1') }) }));
+  assert.deepEqual(types(d), ['renewLock', 'startPrimary']);
+});
+
+test('a former primary rejoins with pg_rewind, but only after the new primary checkpointed', () => {
+  const me = { name: 'node1', pg: downPg, control: control('in production') };
+  const locked = cluster({ leader: lockedBy('node2'), members: [member('node1', 5432), member('node2', 5433, { timeline: 2 })] });
+  const d = decide(input(me, { cluster: locked }));
+  assert.deepEqual(d.actions, [{ type: 'startReplica', upstream: { name: 'node2', host: '127.0.0.1', port: 5433 }, rewind: true }]);
+  const early = cluster({ ...locked, members: [member('node1', 5432), member('node2', 5433, { timeline: 2, checkpoint_after_promote: false })] });
+  assert.match(decide(input(me, { cluster: early })).reason, /checkpoint after its promotion/);
+  const failed = decide(input({ ...me, rewindFailed: true }, { cluster: locked }));
+  assert.deepEqual(types(failed), []);
+  const failedWipe = decide(input({ ...me, rewindFailed: true }, { cluster: locked, settings: { ...input().settings, removeDataDirectoryOnRewindFailure: true } }));
+  assert.deepEqual(types(failedWipe), ['clone']);
+  // A replica that merely crashed restarts without rewinding.
+  const replica = decide(input({ name: 'node3', pg: downPg, control: control('in archive recovery', 2) }, { cluster: locked }));
+  assert.deepEqual(replica.actions, [{ type: 'startReplica', upstream: { name: 'node2', host: '127.0.0.1', port: 5433 }, rewind: false }]);
+});
+
+test('the healthiest replica takes a free lock and promotes', () => {
+  const d = decide(input({ pg: replicaPg(2000) }, { peers: [peer('node3', 1500), peer('node1', 0, { reachable: false })] }));
+  assert.deepEqual(d.actions, [{ type: 'acquireLock', promote: true }]);
+  assert.equal(d.reason, 'promoted self because the leader lock was free and I am the healthiest member');
+});
+
+test('a replica does not race when a peer is further ahead, still primary, or equal with a higher priority', () => {
+  const cases: [PeerReport, RegExp][] = [
+    [peer('node3', 2001), /node3 is further ahead/],
+    [peer('node1', 10, { role: 'primary' }), /node1 is still running as primary/],
+    [peer('node3', 2000, { failoverPriority: 5 }), /higher failover_priority/],
+  ];
+  for (const [p, why] of cases) {
+    const d = decide(input({ pg: replicaPg(2000) }, { peers: [p] }));
+    assert.deepEqual(types(d), [], p.name);
+    assert.match(d.reason, why);
+  }
+  // A nofailover peer further ahead does not stop us; our own nofailover tag does.
+  assert.deepEqual(types(decide(input({ pg: replicaPg(2000) }, { peers: [peer('node3', 9000, { nofailover: true })] }))), ['acquireLock']);
+  assert.match(decide(input({ pg: replicaPg(2000), nofailover: true })).reason, /tagged nofailover/);
+  assert.match(decide(input({ pg: replicaPg(2000), failoverPriority: 0 })).reason, /tagged nofailover/);
+});
+
+test('a replica too far behind the last known primary position does not race', () => {
+  const st = { value: { optime: 5_000_000 }, revision: 3 };
+  const d = decide(input({ pg: replicaPg(1000) }, { cluster: cluster({ status: st }) }));
+  assert.match(d.reason, /more than maximum_lag_on_failover/);
+  assert.deepEqual(types(decide(input({ pg: replicaPg(4_500_000) }, { cluster: cluster({ status: st }) }))), ['acquireLock']);
+});
+
+test('check_timeline keeps a replica on an old timeline out of the race', () => {
+  const hist = { value: [[1, 100, 'no recovery target specified', '', 'node1']], revision: 2 };
+  const settings = { ...input().settings, checkTimeline: true };
+  const d = decide(input({ pg: replicaPg(2000) }, { cluster: cluster({ history: hist }), settings }));
+  assert.match(d.reason, /timeline 1 is behind the cluster's 2/);
+});
+
+test('the lock holder renews and keeps one slot per other member, and a vanished one for member_slots_ttl', () => {
+  const seen = new Map([['node4', 10_000 - 60_000], ['node5', 10_000 - 2_000_000]]);
+  const d = decide(input({ name: 'node1', pg: primaryPg() }, { cluster: cluster({ leader: lockedBy('node1') }), membersLastSeen: seen }));
+  assert.deepEqual(d.actions, [{ type: 'renewLock' }, { type: 'syncSlots', members: ['node2', 'node3', 'node4'] }]);
+  assert.equal(d.reason, 'no action: I am node1, the leader with the lock');
+});
+
+test('a primary that finds another member holding the lock demotes; a replica re-points at the leader', () => {
+  const d = decide(input({ pg: primaryPg() }, { cluster: cluster({ leader: lockedBy('node1') }) }));
+  assert.deepEqual(d.actions, [{ type: 'demote', mode: 'immediate-nolock' }]);
+  assert.equal(d.reason, 'demoted self because node1 holds the leader lock');
+  const elsewhere = decide(input({ pg: replicaPg(1000, { host: '127.0.0.1', port: 5434 }) }, { cluster: cluster({ leader: lockedBy('node1') }) }));
+  assert.deepEqual(elsewhere.actions, [{ type: 'follow', upstream: { name: 'node1', host: '127.0.0.1', port: 5432 } }]);
+  assert.equal(elsewhere.reason, 'no action: I am node2, a secondary, and following a leader (node1)');
+  assert.deepEqual(types(decide(input({}, { cluster: cluster({ leader: lockedBy('node1') }) }))), []);
+});
+
+test('while a long task runs the holder only keeps its lock', () => {
+  const d = decide(input({ name: 'node1', pg: downPg, task: 'promote' }, { cluster: cluster({ leader: lockedBy('node1') }) }));
+  assert.deepEqual(types(d), ['renewLock']);
+  assert.equal(d.reason, 'updated leader lock during promote');
+});
+
+test('a running primary finding the lock free takes it without promoting', () => {
+  const d = decide(input({ name: 'node1', pg: primaryPg() }));
+  assert.deepEqual(d.actions[0], { type: 'acquireLock', promote: false });
+});

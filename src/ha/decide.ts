@@ -1,0 +1,183 @@
+// The HA decision: one cycle's facts in, the actions to take and one sentence saying why out.
+// This file is the place to read how Conclave decides; it follows the order of Patroni's
+// Ha._run_cycle (reference §5): store reachable? → data directory (bootstrap, clone, identity) →
+// PostgreSQL down (crash recovery, rejoin with pg_rewind) → the lock: free (race), ours (renew),
+// someone else's (follow). Pure: no I/O, no clock (the driver passes `now`).
+//
+// Safety does not rest on this function alone. The lease rule is enforced by the driver's lease
+// guard, which stops a primary before its lease can expire anywhere even when a cycle is stuck in
+// I/O; decide() only has to never keep a primary whose lock it knows to be lost.
+import type { ClusterView, MemberView } from './cluster-view.ts';
+import type { Action, DecideInput, Decision, Upstream } from './decide-types.ts';
+import { isHealthiest, mayFailOver } from './decide-race.ts';
+
+export function decide(input: DecideInput): Decision {
+  const { me, cluster } = input;
+  if (cluster === null) return storeUnavailable(input);
+  const iHoldLock = cluster.leader?.name === me.name;
+
+  if (me.task !== null) {
+    if (iHoldLock) return { actions: [{ type: 'renewLock' }], reason: `updated leader lock during ${me.task}` };
+    return none(`${me.task} in progress`);
+  }
+  if (me.dataDirEmpty) return emptyDataDir(input, cluster, iHoldLock);
+
+  const identity = checkIdentity(input, cluster);
+  if (identity) return identity;
+  if (!me.pg.running) return postgresDown(input, cluster, iHoldLock);
+  if (cluster.leader === null) return unlocked(input, cluster);
+  if (iHoldLock) return lockedByMe(input, cluster);
+  return lockedByOther(input, cluster);
+}
+
+const none = (why: string): Decision => ({ actions: [], reason: `no action: ${why}` });
+
+/**
+ * Replicas keep replicating. A primary keeps running until its lease deadline: the lease guard
+ * stops it before the lease can expire anywhere, so a blip of the store (a Raft election) does not
+ * cost a demotion (Patroni demotes at once here, having no such deadline; docs/divergence.md).
+ */
+function storeUnavailable(input: DecideInput): Decision {
+  const { me, storeError, leaseExpiresAt, now } = input;
+  const why = `the store is unavailable (${storeError ?? 'no answer'})`;
+  if (me.pg.role !== 'primary') return none(`${why}; still ${me.pg.running ? 'replicating' : 'waiting'}`);
+  if (leaseExpiresAt === null || leaseExpiresAt <= now) {
+    return { actions: [{ type: 'demote', mode: 'offline' }], reason: `demoted self because ${why} and I hold no valid leader lease` };
+  }
+  return none(`${why}; still primary for at most ${Math.round(leaseExpiresAt - now)} ms, until my lease deadline`);
+}
+
+function emptyDataDir(input: DecideInput, cluster: ClusterView, iHoldLock: boolean): Decision {
+  const { me } = input;
+  if (iHoldLock) return { actions: [{ type: 'releaseLock' }], reason: 'released the leader lock: my data directory is empty' };
+  if (cluster.leader === null) {
+    if (cluster.initialize !== null) return none('waiting for the leader to bootstrap');
+    if (!mayFailOver(me.nofailover, me.failoverPriority)) return none('not bootstrapping a cluster: tagged nofailover; waiting for a leader');
+    return { actions: [{ type: 'bootstrap' }], reason: `bootstrapping a new cluster: no cluster is initialized, and I am ${me.name}` };
+  }
+  const source = cloneSource(cluster, me.name);
+  if (source === null) return none(`waiting for the leader ${cluster.leader.name} to publish its address`);
+  return { actions: [{ type: 'clone', from: source }], reason: `creating a replica from ${source.name} with pg_basebackup` };
+}
+
+/** A data directory from another cluster must never join this one. */
+function checkIdentity(input: DecideInput, cluster: ClusterView): Decision | null {
+  const sysid = input.me.control?.systemIdentifier ?? null;
+  if (cluster.initialize === '') return none('waiting for the cluster bootstrap in progress elsewhere');
+  if (sysid !== null && cluster.initialize !== null && cluster.initialize !== sysid) {
+    const message = `the data directory has system identifier ${sysid} but cluster ${JSON.stringify(cluster.initialize)} is initialized; refusing to run against another cluster's data`;
+    return { actions: [{ type: 'fatal', message }], reason: message };
+  }
+  if (sysid !== null && cluster.initialize === null && cluster.leader === null) {
+    return { actions: [{ type: 'adopt', sysid }], reason: `adopted the existing data directory as the cluster's (system identifier ${sysid})` };
+  }
+  return null;
+}
+
+function postgresDown(input: DecideInput, cluster: ClusterView, iHoldLock: boolean): Decision {
+  const { me, settings } = input;
+  if (me.pg.starting) {
+    if (iHoldLock) return { actions: [{ type: 'renewLock' }], reason: 'updated leader lock while postgres is starting' };
+    return none('waiting for postgres to start');
+  }
+  const wasPrimary = me.control !== null && (me.control.state === 'in production' || me.control.state === 'shut down');
+  if (iHoldLock) {
+    if (wasPrimary) return { actions: [{ type: 'renewLock' }, { type: 'startPrimary' }], reason: 'restarting postgres as primary: it was not running and I hold the leader lock' };
+    return { actions: [{ type: 'releaseLock' }], reason: "released the leader lock: postgres is not running and my data directory is not a primary's" };
+  }
+  if (cluster.leader === null) {
+    return { actions: [{ type: 'startReplica', upstream: null, rewind: false }], reason: 'starting postgres read-only: there is no leader yet' };
+  }
+  const leader = cluster.members.find((m) => m.name === cluster.leader!.name);
+  const upstream = leader ? upstreamOf(leader) : null;
+  if (upstream === null) return { actions: [{ type: 'startReplica', upstream: null, rewind: false }], reason: `starting postgres read-only: the leader ${cluster.leader.name} has not published its address` };
+
+  const leaderTimeline = typeof leader?.data.timeline === 'number' ? leader.data.timeline : null;
+  const diverged = wasPrimary || (leaderTimeline !== null && me.control !== null && me.control.timeline > leaderTimeline);
+  if (!diverged || !settings.usePgRewind) {
+    const caveat = diverged ? ' (pg_rewind is off: if our timelines diverged it will not stream)' : '';
+    return { actions: [{ type: 'startReplica', upstream, rewind: false }], reason: `starting postgres as a replica of ${upstream.name}${caveat}` };
+  }
+  if (me.rewindFailed) {
+    if (settings.removeDataDirectoryOnRewindFailure) return { actions: [{ type: 'clone', from: upstream }], reason: `re-creating the replica from ${upstream.name}: pg_rewind failed` };
+    return none('pg_rewind failed and remove_data_directory_on_rewind_failure is off: this member needs an operator');
+  }
+  // pg_rewind reads the new primary's control file, which shows the new timeline only after its
+  // first checkpoint; rewinding earlier would wrongly find nothing to do (Patroni waits the same way).
+  if (leader?.data.checkpoint_after_promote === false) return none(`waiting for ${upstream.name} to checkpoint after its promotion before pg_rewind`);
+  return { actions: [{ type: 'startReplica', upstream, rewind: true }], reason: `rejoining as a replica of ${upstream.name} after pg_rewind: I was a primary` };
+}
+
+function unlocked(input: DecideInput, cluster: ClusterView): Decision {
+  const { me } = input;
+  const verdict = isHealthiest(input);
+  if (!verdict.healthiest) {
+    // A primary that may not take the lock must not stay writable without it.
+    if (me.pg.role === 'primary') return { actions: [{ type: 'demote', mode: 'immediate-nolock' }], reason: `demoted self: the leader lock is free but I may not take it (${verdict.why})` };
+    return none(`the leader lock is free but I am not racing: ${verdict.why}`);
+  }
+  if (me.pg.role === 'primary') {
+    return { actions: [{ type: 'acquireLock', promote: false }, ...leaderUpkeep(input, cluster)], reason: 'acquired the leader lock as the running primary' };
+  }
+  return { actions: [{ type: 'acquireLock', promote: true }], reason: 'promoted self because the leader lock was free and I am the healthiest member' };
+}
+
+function lockedByMe(input: DecideInput, cluster: ClusterView): Decision {
+  const { me } = input;
+  if (me.pg.role !== 'primary') {
+    // We won a race but the promotion did not happen (failed, or the agent restarted in between).
+    return { actions: [{ type: 'renewLock' }, { type: 'promote' }], reason: 'promoted self: I hold the leader lock but postgres was still a replica' };
+  }
+  return { actions: [{ type: 'renewLock' }, ...leaderUpkeep(input, cluster)], reason: `no action: I am ${me.name}, the leader with the lock` };
+}
+
+/** What the lock holder maintains each cycle, after renewing: missing keys and the members' slots. */
+function leaderUpkeep(input: DecideInput, cluster: ClusterView): Action[] {
+  const actions: Action[] = [];
+  if (cluster.initialize === null || cluster.config === null) actions.push({ type: 'repairKeys' });
+  if (input.settings.useSlots) actions.push({ type: 'syncSlots', members: slotMembers(input, cluster) });
+  return actions;
+}
+
+function lockedByOther(input: DecideInput, cluster: ClusterView): Decision {
+  const { me } = input;
+  const leaderName = cluster.leader!.name;
+  if (me.pg.role === 'primary') return { actions: [{ type: 'demote', mode: 'immediate-nolock' }], reason: `demoted self because ${leaderName} holds the leader lock` };
+  const leader = cluster.members.find((m) => m.name === leaderName);
+  const upstream = leader ? upstreamOf(leader) : null;
+  if (upstream === null) return none(`I am ${me.name}, a secondary; the leader ${leaderName} has not published its address yet`);
+  const following = me.pg.upstreamHost === upstream.host && me.pg.upstreamPort === upstream.port;
+  const actions: Action[] = following ? [] : [{ type: 'follow', upstream }];
+  return { actions, reason: `no action: I am ${me.name}, a secondary, and following a leader (${leaderName})` };
+}
+
+/** Members whose slot the primary keeps: every other member, and vanished ones for member_slots_ttl. */
+function slotMembers(input: DecideInput, cluster: ClusterView): string[] {
+  const names = new Set(cluster.members.filter((m) => m.data.tags === undefined || !(m.data.tags as { nostream?: unknown }).nostream).map((m) => m.name));
+  for (const [name, seen] of input.membersLastSeen) if (input.now - seen < input.settings.memberSlotsTtlMs) names.add(name);
+  names.delete(input.me.name);
+  return [...names].sort();
+}
+
+/** A running member tagged clonefrom, else the leader (Patroni: clone source choice, first one not random). */
+function cloneSource(cluster: ClusterView, self: string): Upstream | null {
+  const running = cluster.members.filter((m) => m.name !== self && m.data.state === 'running');
+  for (const m of running) {
+    const tags = m.data.tags as { clonefrom?: unknown } | undefined;
+    const up = upstreamOf(m);
+    if (tags?.clonefrom === true && up) return up;
+  }
+  const leader = cluster.members.find((m) => m.name === cluster.leader?.name);
+  return leader ? upstreamOf(leader) : null;
+}
+
+/** Host and port from a member's `conn_url` (postgres://host:port/postgres), or null. */
+export function upstreamOf(member: MemberView): Upstream | null {
+  const url = member.data.conn_url;
+  if (typeof url !== 'string') return null;
+  const m = /^postgres(?:ql)?:\/\/(?:[^@/]*@)?(\[[^\]]+\]|[^:/]+):(\d+)/.exec(url);
+  if (!m) return null;
+  const port = Number(m[2]);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) return null;
+  return { name: member.name, host: m[1].replace(/^\[|\]$/g, ''), port };
+}
