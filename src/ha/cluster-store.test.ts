@@ -40,6 +40,22 @@ test('initialize: of two racing callers exactly one wins, and the view shows its
   assert.equal(await store.initialize('333'), false, 'a later call loses too');
 });
 
+test('bootstrap placeholder: the winner of initialize("") completes it with its sysid; a failed bootstrap cancels it', async () => {
+  const { store } = await storeFor('boot');
+  assert.equal(await store.initialize(''), true);
+  assert.equal(await store.initialize(''), false, 'the placeholder wins the race like a sysid');
+  assert.equal((await store.getCluster()).initialize, '');
+  assert.equal(await store.completeInitialize('4242'), true);
+  assert.equal((await store.getCluster()).initialize, '4242');
+  assert.equal(await store.cancelInitialize(), false, 'a completed initialize is never cancelled');
+  assert.equal(await store.completeInitialize('9999'), false, 'nor overwritten by another sysid');
+
+  const { store: other } = await storeFor('boot2');
+  assert.equal(await other.initialize(''), true);
+  assert.equal(await other.cancelInitialize(), true);
+  assert.equal((await other.getCluster()).initialize, null, 'the race is open again');
+});
+
 test('leader race: one acquires, the other is refused and sees the holder', async () => {
   const { store } = await storeFor('race');
   const t0 = now();

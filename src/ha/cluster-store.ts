@@ -96,6 +96,28 @@ export class ClusterStore {
   }
 
   /**
+   * Replaces the bootstrap placeholder ('' written by initialize('')) with the system identifier
+   * once initdb has made one; false if the key no longer holds the placeholder.
+   */
+  async completeInitialize(sysid: string): Promise<boolean> {
+    const key = this.key(KEYS.initialize);
+    await this.raft.readBarrier();
+    const current = this.raft.state.get(key);
+    if (current === null) return this.initialize(sysid);
+    if (current.value !== '') return current.value === sysid;
+    return this.casOk(await this.propose({ type: 'cas', key, expectRevision: current.modRevision, value: sysid }));
+  }
+
+  /** A failed bootstrap gives the race back: deletes `initialize` only if it still holds the placeholder. */
+  async cancelInitialize(): Promise<boolean> {
+    const key = this.key(KEYS.initialize);
+    await this.raft.readBarrier();
+    const current = this.raft.state.get(key);
+    if (current === null || current.value !== '') return false;
+    return this.casOk(await this.propose({ type: 'cas', key, expectRevision: current.modRevision, value: null }));
+  }
+
+  /**
    * Creates the leader key, attached to a fresh lease `leaderLeaseId(name)`. False if the key
    * exists, whoever holds it (Patroni: attempt_to_acquire_leader is create-only; a holder that
    * finds its own name there renews with updateLeader instead).
