@@ -1,0 +1,432 @@
+// The one way the HA loop acts on PostgreSQL (STYLE.md, "From Patroni"): create a data
+// directory, start and stop the postmaster, promote, clone, rewind, and report a PgStatus. Each
+// method does one thing and returns when it is done or throws a PostgresError saying why not; the
+// decisions (when to rewind, whom to follow) are the HA loop's.
+//
+// The postmaster is spawned directly, not through pg_ctl, detached into its own process group so
+// the agent can exit or crash without taking PostgreSQL down (reference §7, "Start"). Its output
+// goes to `<data_dir>/../<name>-postgres.log`, outside the data directory, which base backups and
+// rewinds replace.
+import { closeSync, existsSync, fstatSync, openSync } from 'node:fs';
+import { chmod, open, readdir, rm } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import type { Credentials } from '../config/types.ts';
+import { initdbArgs, protectedArgs, protectedParameters, COMMAND_LINE_PARAMETERS } from './command-line.ts';
+import type { ParameterValue } from './conf-files.ts';
+import { conninfo, keepInitdbConfAsBase, removeSignalFiles, writeConfFiles } from './conf-files.ts';
+import { readControlData } from './control-data.ts';
+import { PostgresError } from './errors.ts';
+import { connectHost, PgConnection, probe } from './pg-client.ts';
+import type { ConnectTarget } from './pg-client.ts';
+import { isProcessAlive, isPostgresAlive, killWithChildren, livePostmasterPid, pidFromFile, PID_FILE, signal, waitForExit } from './postmaster.ts';
+import { roleStatements } from './roles.ts';
+import { PgRunner, tailLines } from './run-as.ts';
+import { NOT_RUNNING, STATUS_SQL, statusFromRow } from './status.ts';
+import type { StatusRow } from './status.ts';
+import type { ControlData, PgEndpoint, PgStatus, StartOptions, StopMode } from './types.ts';
+
+export interface PostgresControllerOptions {
+  /** Member name: application_name on the upstream, and the name our slot is derived from. */
+  name: string;
+  /** cluster_name. */
+  scope: string;
+  dataDir: string;
+  binDir: string;
+  /** listen_addresses and port on the postmaster command line; we connect here too. */
+  listen: PgEndpoint;
+  superuser: Credentials;
+  replication: Credentials;
+  rewind: Credentials;
+  /** The user's parameters, dynamic and local merged. */
+  parameters: Readonly<Record<string, ParameterValue>>;
+  pgHba: readonly string[];
+  initdbOptions: readonly (string | Readonly<Record<string, string>>)[];
+  /** The OS user for PostgreSQL and its tools when the agent runs as root; null: ourselves. */
+  runAs: string | null;
+  /** pg_ctl_timeout: how long a start, stop or promote may take. */
+  timeoutMs: number;
+  logger: Logger;
+}
+
+const SIGNAL_OF: Readonly<Record<StopMode, NodeJS.Signals>> = { smart: 'SIGTERM', fast: 'SIGINT', immediate: 'SIGQUIT' };
+/** After an immediate stop or SIGKILL, how long to wait for the postmaster to go. */
+const LAST_RESORT_WAIT_MS = 5000;
+const POLL_MS = 100;
+/** Patroni's pause between the two base backup attempts. */
+const BASEBACKUP_RETRY_DELAY_MS = 5000;
+const LOG_TAIL_LINES = 20;
+
+const sleep = (ms: number): Promise<void> => new Promise((resolveSleep) => setTimeout(resolveSleep, ms));
+
+export class PostgresController {
+  readonly name: string;
+  readonly dataDir: string;
+  /** Where the postmaster's stdout/stderr go. */
+  readonly logFile: string;
+  private readonly opts: PostgresControllerOptions;
+  private readonly runner: PgRunner;
+  private readonly conn: PgConnection;
+  private readonly superuserTarget: ConnectTarget;
+  private readonly logger: Logger;
+
+  constructor(opts: PostgresControllerOptions) {
+    this.opts = opts;
+    this.name = opts.name;
+    this.dataDir = resolve(opts.dataDir);
+    if (this.dataDir === '/') throw new PostgresError('ERR_PG_BAD_OPTION', 'the data directory cannot be /');
+    this.logFile = join(dirname(this.dataDir), `${opts.name}-postgres.log`);
+    this.logger = opts.logger;
+    this.runner = new PgRunner({ binDir: opts.binDir, runAs: opts.runAs, logger: opts.logger });
+    this.superuserTarget = {
+      host: connectHost(opts.listen.host),
+      port: opts.listen.port,
+      user: opts.superuser.username,
+      password: opts.superuser.password,
+      database: 'postgres',
+    };
+    this.conn = new PgConnection(this.superuserTarget, opts.logger);
+  }
+
+  /** True when there is no cluster here: no directory, an empty one, or no PG_VERSION. */
+  async dataDirEmpty(): Promise<boolean> {
+    return !existsSync(join(this.dataDir, 'PG_VERSION'));
+  }
+
+  /** pg_controldata; null when there is no cluster here. */
+  async controlData(): Promise<ControlData | null> {
+    return readControlData(this.runner, this.dataDir);
+  }
+
+  /** A new cluster (reference §7, "initdb"); the data directory must be missing or empty. */
+  async initdb(): Promise<void> {
+    await this.assertStopped('initdb');
+    const args = ['-D', this.dataDir, ...initdbArgs(this.opts.initdbOptions), `--username=${this.opts.superuser.username}`];
+    await this.runner.ensureDir(this.dataDir);
+    const temp = this.opts.superuser.password === '' ? null : await this.runner.privateTempDir();
+    try {
+      if (temp) {
+        const pwfile = join(temp.dir, 'pwfile');
+        await this.runner.writeOwnedFile(pwfile, `${this.opts.superuser.password}\n`);
+        args.push(`--pwfile=${pwfile}`);
+      }
+      this.logger.info({ dataDir: this.dataDir }, 'initdb');
+      // The host's locale, not C: it decides the new cluster's default encoding and collation.
+      await this.runner.run('initdb', args, { keepLocale: true });
+    } finally {
+      await temp?.remove();
+    }
+    await keepInitdbConfAsBase(this.dataDir);
+    await this.writeConfig({ role: 'primary', upstream: null, slotName: null });
+  }
+
+  /**
+   * Writes postgresql.conf, pg_hba.conf and the standby signal for `opts`. start() does this
+   * itself; call it directly to point a running replica elsewhere, then reload() (PG13+).
+   */
+  async writeConfig(opts: StartOptions): Promise<void> {
+    const r = this.opts.replication;
+    const recovery = opts.role === 'replica' ? { upstream: opts.upstream, slotName: opts.slotName, user: r.username, password: r.password, applicationName: this.name } : null;
+    await writeConfFiles(this.runner, this.dataDir, { parameters: this.opts.parameters, pgHba: this.opts.pgHba, recovery }, COMMAND_LINE_PARAMETERS);
+  }
+
+  /**
+   * Writes the configuration for `opts` and starts the postmaster; resolves once it accepts
+   * connections. Rejects with ERR_PG_START_FAILED (it exited; the message has its log tail) or
+   * ERR_PG_START_TIMEOUT (not accepting within timeoutMs; it has been stopped again).
+   */
+  async start(opts: StartOptions): Promise<void> {
+    await this.assertStopped('start');
+    if (await this.dataDirEmpty()) throw new PostgresError('ERR_PG_NO_DATA', `cannot start: no cluster in ${this.dataDir}`);
+    await this.removeForeignPidFile();
+    await chmod(this.dataDir, 0o700); // PostgreSQL refuses a data directory others can read
+    await this.writeConfig(opts);
+
+    const logFd = openSync(this.logFile, 'a', 0o640);
+    const logStart = fstatSync(logFd).size;
+    let child;
+    try {
+      await this.runner.giveToUser(this.logFile);
+      const args = ['-D', this.dataDir, `--config-file=${join(this.dataDir, 'postgresql.conf')}`, ...protectedArgs(this.commandLineSpec())];
+      this.logger.info({ role: opts.role, upstream: opts.upstream, log: this.logFile }, 'starting postgres');
+      child = await this.runner.spawnDetached('postgres', args, logFd);
+    } finally {
+      closeSync(logFd);
+    }
+    const pid = child.pid!;
+    let exit: string | null = null;
+    child.once('exit', (code, sig) => {
+      exit = sig ? `signal ${sig}` : `code ${code}`;
+    });
+
+    const deadline = performance.now() + this.opts.timeoutMs;
+    while (performance.now() < deadline) {
+      // Accepting, and it is ours: another server on the same port must not pass for this one.
+      if (exit === null && (await probe(this.superuserTarget)) === 'accepting' && (await pidFromFile(this.dataDir)) === pid) {
+        this.logger.info({ pid }, 'postgres accepts connections');
+        return;
+      }
+      if (exit !== null) {
+        const tail = await this.logTail(logStart);
+        throw new PostgresError('ERR_PG_START_FAILED', `postgres exited with ${exit} while starting:\n${tail}`);
+      }
+      await sleep(Math.min(POLL_MS, Math.max(0, deadline - performance.now())));
+    }
+    // Not ready in time: stop what we started, by the PID we spawned (postmaster.pid may not be
+    // written yet), so no half-started server is left for the next attempt to trip over.
+    this.logger.warn({ pid, timeoutMs: this.opts.timeoutMs }, 'postgres not accepting connections in time; stopping it');
+    if (exit === null) {
+      signal(pid, 'SIGQUIT');
+      if (!(await waitForExit(pid, LAST_RESORT_WAIT_MS))) {
+        killWithChildren(pid);
+        await waitForExit(pid, LAST_RESORT_WAIT_MS);
+      }
+    }
+    const tail = await this.logTail(logStart);
+    throw new PostgresError('ERR_PG_START_TIMEOUT', `postgres did not accept connections within ${this.opts.timeoutMs} ms; stopped it again:\n${tail}`);
+  }
+
+  /** The PID of the postmaster running on our data directory, or null. */
+  async postmasterPid(): Promise<number | null> {
+    return livePostmasterPid(this.dataDir);
+  }
+
+  /**
+   * Stops the postmaster with `mode`; after timeoutMs escalates to immediate, then SIGKILL for it
+   * and its children (reference §7, "Stop"). Resolves once it is gone; nothing to do if none runs.
+   */
+  async stop(mode: StopMode): Promise<void> {
+    // Our own session would hold up a smart shutdown forever.
+    await this.conn.close();
+    const pid = await this.postmasterPid();
+    if (pid === null) return;
+    this.logger.info({ pid, mode }, 'stopping postgres');
+    signal(pid, SIGNAL_OF[mode]);
+    if (await waitForExit(pid, this.opts.timeoutMs)) return;
+    if (mode !== 'immediate') {
+      this.logger.warn({ pid, mode, timeoutMs: this.opts.timeoutMs }, 'postgres still running; stopping it immediately');
+      signal(pid, 'SIGQUIT');
+      if (await waitForExit(pid, Math.min(this.opts.timeoutMs, LAST_RESORT_WAIT_MS))) return;
+    }
+    this.logger.warn({ pid }, 'postgres still running; SIGKILL');
+    killWithChildren(pid);
+    if (await waitForExit(pid, LAST_RESORT_WAIT_MS)) return;
+    throw new PostgresError('ERR_PG_STOP_TIMEOUT', `postgres (pid ${pid}) still runs after SIGKILL`);
+  }
+
+  /** One snapshot; never throws. Not accepting connections: running=false, starting=postmaster alive. */
+  async status(): Promise<PgStatus> {
+    try {
+      const [row] = await this.conn.query<StatusRow>(STATUS_SQL);
+      return statusFromRow(row!);
+    } catch (err) {
+      const pid = await this.postmasterPid();
+      if (pid !== null) this.logger.debug({ err: (err as Error).message }, 'postgres runs but does not answer');
+      return { ...NOT_RUNNING, starting: pid !== null };
+    }
+  }
+
+  /**
+   * Ends recovery: `pg_ctl promote -w`, then waits until pg_is_in_recovery() is false. Nothing to
+   * do on a primary. The new timeline reaches pg_control only with the next checkpoint: call
+   * checkpoint() afterwards before anyone rewinds against this node (reference §7, "Promote").
+   */
+  async promote(): Promise<void> {
+    if ((await this.postmasterPid()) === null) throw new PostgresError('ERR_PG_NOT_RUNNING', 'cannot promote: postgres is not running');
+    if (!(await this.inRecovery())) return;
+    const seconds = Math.max(1, Math.ceil(this.opts.timeoutMs / 1000));
+    this.logger.info('promoting');
+    await this.runner.run('pg_ctl', ['promote', '-w', '-t', String(seconds), '-D', this.dataDir], { timeoutMs: this.opts.timeoutMs + 5000 });
+    const deadline = performance.now() + this.opts.timeoutMs;
+    while (await this.inRecovery().catch(() => true)) {
+      if (performance.now() >= deadline) throw new PostgresError('ERR_PG_PROMOTE_TIMEOUT', `still in recovery ${this.opts.timeoutMs} ms after pg_ctl promote`);
+      await sleep(POLL_MS);
+    }
+  }
+
+  /** After the first start of a new cluster: passwords, the replication and the rewind role. */
+  async createRoles(): Promise<void> {
+    const { superuser, replication, rewind } = this.opts;
+    const rows = await this.conn.query<{ rolname: string }>('SELECT rolname FROM pg_catalog.pg_roles WHERE rolname = ANY($1)', [[replication.username, rewind.username]]);
+    const sql = roleStatements({ superuser, replication, rewind }, new Set(rows.map((r) => r.rolname)), { ident: PgConnection.ident, literal: PgConnection.literal });
+    try {
+      await this.conn.query(sql, [], 30_000);
+    } catch (err) {
+      // A failed statement leaves the explicit transaction open and aborted on this connection.
+      await this.conn.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+    this.logger.info({ replication: replication.username, rewind: rewind.username }, 'roles created');
+  }
+
+  /**
+   * A new replica's data directory, copied from `from` with pg_basebackup (reference §7, "Replica
+   * creation"): the directory is emptied first, and a failed attempt is tried once more.
+   */
+  async basebackup(from: PgEndpoint): Promise<void> {
+    await this.assertStopped('basebackup');
+    const { username, password } = this.opts.replication;
+    const dsn = conninfo({ host: from.host, port: from.port, user: username });
+    const args = [`--pgdata=${this.dataDir}`, '-X', 'stream', `--dbname=${dsn}`, '--checkpoint=fast', '--no-password'];
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      await this.emptyDataDir();
+      try {
+        this.logger.info({ from, attempt }, 'pg_basebackup');
+        await this.runner.run('pg_basebackup', args, { env: passwordEnv(password) });
+        await chmod(this.dataDir, 0o700);
+        return;
+      } catch (err) {
+        lastError = err;
+        this.logger.warn({ err: (err as Error).message, attempt }, 'pg_basebackup failed');
+        if (attempt < 2) await sleep(BASEBACKUP_RETRY_DELAY_MS);
+      }
+    }
+    await this.emptyDataDir(); // a half copy must not look like a cluster
+    throw lastError;
+  }
+
+  /**
+   * pg_rewind against `from` (reference §7, "pg_rewind decision"); the HA loop has decided that a
+   * rewind is due. PostgreSQL must be stopped. A data directory that was not shut down cleanly is
+   * first taken through crash recovery in single-user mode, as pg_rewind requires.
+   *
+   * Meant for a former primary. That crash recovery ends recovery on the local WAL and writes a
+   * checkpoint there; a crashed replica should rather be started as a replica again (it recovers
+   * in standby mode) than be sent through here.
+   */
+  async rewind(from: PgEndpoint): Promise<'not-needed' | 'rewound'> {
+    await this.assertStopped('rewind');
+    const control = await this.controlData();
+    if (!control) throw new PostgresError('ERR_PG_NO_DATA', `cannot rewind: no cluster in ${this.dataDir}`);
+    if (control.state !== 'shut down' && control.state !== 'shut down in recovery') await this.crashRecovery(control.state);
+    const { username, password } = this.opts.rewind;
+    const dsn = conninfo({ host: from.host, port: from.port, user: username, dbname: 'postgres' });
+    this.logger.info({ from }, 'pg_rewind');
+    const { stdout, stderr } = await this.runner.run('pg_rewind', ['-D', this.dataDir, `--source-server=${dsn}`], { env: passwordEnv(password) });
+    const outcome = /no rewind required/.test(`${stdout}\n${stderr}`) ? 'not-needed' : 'rewound';
+    this.logger.info({ outcome }, 'pg_rewind done');
+    return outcome;
+  }
+
+  /**
+   * Deletes everything in the data directory (the directory itself stays, with its owner, mode and
+   * any mount), e.g. after a failed bootstrap or before a re-clone. PostgreSQL must be stopped.
+   */
+  async removeDataDir(): Promise<void> {
+    await this.assertStopped('remove the data directory');
+    this.logger.warn({ dataDir: this.dataDir }, 'removing the data directory');
+    await this.emptyDataDir();
+  }
+
+  async checkpoint(): Promise<void> {
+    await this.conn.query('CHECKPOINT', [], Math.max(this.opts.timeoutMs, 2000));
+  }
+
+  /** SIGHUP to the postmaster: it rereads its configuration files. */
+  async reload(): Promise<void> {
+    const pid = await this.postmasterPid();
+    if (pid === null || !signal(pid, 'SIGHUP')) throw new PostgresError('ERR_PG_NOT_RUNNING', 'cannot reload: postgres is not running');
+  }
+
+  /** A statement on the controller's superuser connection (2 s timeout unless given). */
+  query<Row extends object = Record<string, unknown>>(sql: string, params: readonly unknown[] = [], timeoutMs?: number): Promise<Row[]> {
+    return this.conn.query<Row>(sql, params, timeoutMs);
+  }
+
+  /**
+   * Makes the physical slots match `wanted`: creates the missing ones (reserving WAL at once), drops
+   * the others unless a walsender uses them. Logical slots are not touched.
+   */
+  async syncPhysicalSlots(wanted: readonly string[]): Promise<void> {
+    for (const name of wanted) {
+      if (!/^[a-z0-9_]{1,63}$/.test(name)) throw new PostgresError('ERR_PG_BAD_OPTION', `not a replication slot name: ${JSON.stringify(name)}`);
+    }
+    const slots = await this.conn.query<{ slot_name: string; active: boolean }>("SELECT slot_name, active FROM pg_catalog.pg_replication_slots WHERE slot_type = 'physical'");
+    const have = new Set(slots.map((s) => s.slot_name));
+    for (const name of wanted) {
+      if (have.has(name)) continue;
+      this.logger.info({ slot: name }, 'creating physical replication slot');
+      await this.conn.query('SELECT pg_catalog.pg_create_physical_replication_slot($1, true)', [name]);
+    }
+    for (const slot of slots) {
+      if (wanted.includes(slot.slot_name) || slot.active) continue;
+      this.logger.info({ slot: slot.slot_name }, 'dropping physical replication slot');
+      await this.conn.query('SELECT pg_catalog.pg_drop_replication_slot($1)', [slot.slot_name]);
+    }
+  }
+
+  /** Ends the SQL connection. PostgreSQL keeps running. */
+  async close(): Promise<void> {
+    await this.conn.close();
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private commandLineSpec(): { listen: PgEndpoint; scope: string; parameters: Readonly<Record<string, ParameterValue>> } {
+    return { listen: this.opts.listen, scope: this.opts.scope, parameters: this.opts.parameters };
+  }
+
+  private async inRecovery(): Promise<boolean> {
+    const [row] = await this.conn.query<{ in_recovery: boolean }>('SELECT pg_catalog.pg_is_in_recovery() AS in_recovery');
+    return row!.in_recovery;
+  }
+
+  private async assertStopped(what: string): Promise<void> {
+    const pid = await this.postmasterPid();
+    if (pid !== null) throw new PostgresError('ERR_PG_RUNNING', `cannot ${what}: postgres is running (pid ${pid})`);
+  }
+
+  /**
+   * A postmaster.pid whose PID now belongs to another program (say, after a container restart)
+   * would make PostgreSQL refuse to start; it is ours to remove. A dead PID PostgreSQL handles.
+   */
+  private async removeForeignPidFile(): Promise<void> {
+    const pid = await pidFromFile(this.dataDir);
+    if (pid !== null && isProcessAlive(pid) && !isPostgresAlive(pid)) {
+      this.logger.warn({ pid }, 'postmaster.pid names a process that is not postgres; removing it');
+      await rm(join(this.dataDir, PID_FILE), { force: true });
+    }
+  }
+
+  /** Removes everything inside the data directory, keeping the directory (and its mount, owner). */
+  private async emptyDataDir(): Promise<void> {
+    await this.runner.ensureDir(this.dataDir);
+    for (const entry of await readdir(this.dataDir)) await rm(join(this.dataDir, entry), { recursive: true, force: true });
+  }
+
+  /**
+   * `postgres --single` with stdin at EOF: replays the WAL and shuts down cleanly. The standby
+   * signal goes first (a single-user server refuses standby mode; start() writes it again), and
+   * wal_log_hints stays on, or pg_rewind would find it off in pg_control afterwards.
+   */
+  private async crashRecovery(state: string): Promise<void> {
+    if (existsSync(join(this.dataDir, 'backup_label'))) {
+      // Restoring from a backup label needs WAL we may not have; leave the call to pg_rewind.
+      this.logger.info({ state }, 'backup_label present; no single-user crash recovery');
+      return;
+    }
+    this.logger.info({ state }, 'crash recovery in single-user mode before pg_rewind');
+    await removeSignalFiles(this.dataDir);
+    const settings = protectedParameters(this.commandLineSpec()).flatMap(([name, value]) => ['-c', `${name}=${value}`]);
+    await this.runner.run('postgres', ['--single', '-D', this.dataDir, ...settings, '-c', 'archive_mode=off', 'template1']);
+  }
+
+  /** The postmaster log from `offset` on, last lines only. */
+  private async logTail(offset: number): Promise<string> {
+    const handle = await open(this.logFile, 'r');
+    try {
+      const { size } = await handle.stat();
+      const start = Math.max(offset, size - 64 * 1024);
+      const buffer = Buffer.alloc(size - start);
+      await handle.read(buffer, 0, buffer.length, start);
+      return tailLines(buffer.toString('utf8'), LOG_TAIL_LINES) || '(the log is empty)';
+    } finally {
+      await handle.close();
+    }
+  }
+}
+
+function passwordEnv(password: string): Record<string, string> {
+  return password === '' ? {} : { PGPASSWORD: password };
+}
