@@ -1,0 +1,102 @@
+// One Conclave agent: a Raft member (the cluster's consensus group is its agents), the cluster
+// store on it, the PostgreSQL controller, the HA loop and the REST API, wired together and
+// stopped in the reverse order.
+import Fastify from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { RaftNode } from '../raft/node/raft-node.ts';
+import { ForwardingKv } from '../raft/node/forwarding.ts';
+import { ClusterStore } from './cluster-store.ts';
+import type { AgentConfig, HostPort } from './config/types.ts';
+import { PostgresController } from './postgres/controller.ts';
+import { HaLoop } from './ha-loop.ts';
+import { registerPatroniApi } from '../api/patroni-api.ts';
+
+const addr = (h: HostPort): string => (h.host.includes(':') ? `[${h.host}]:${h.port}` : `${h.host}:${h.port}`);
+
+/** Raft member ids are the members' raft addresses, as in patroni.yml's raft section. */
+export function raftPeers(config: AgentConfig): Record<string, string> {
+  const peers: Record<string, string> = { [addr(config.raft.self_addr)]: `http://${addr(config.raft.self_addr)}` };
+  for (const p of config.raft.partner_addrs) peers[addr(p)] = `http://${addr(p)}`;
+  return peers;
+}
+
+export interface AgentOptions {
+  config: AgentConfig;
+  logger: Logger;
+  /** Called when the agent must stop (a fatal decision). */
+  onFatal: (message: string) => void;
+}
+
+export class Agent {
+  readonly config: AgentConfig;
+  private readonly logger: Logger;
+  private raftApp!: FastifyInstance;
+  private apiApp!: FastifyInstance;
+  raft!: RaftNode;
+  pg!: PostgresController;
+  loop!: HaLoop;
+  store!: ClusterStore;
+
+  private constructor(opts: AgentOptions) {
+    this.config = opts.config;
+    this.logger = opts.logger;
+  }
+
+  static async start(opts: AgentOptions): Promise<Agent> {
+    const agent = new Agent(opts);
+    const { config, logger } = opts;
+    const now = (): number => performance.now();
+    const retryMs = Math.max(1000, config.bootstrap.dcs.retry_timeout * 1000);
+
+    agent.raftApp = Fastify({ logger: false, bodyLimit: 64 * 1024 * 1024 });
+    agent.raft = await RaftNode.start(
+      { id: addr(config.raft.self_addr), dataDir: config.raft.data_dir, peers: raftPeers(config), tickMs: 10, electionTicks: 30, heartbeatTicks: 5, requestTimeoutMs: retryMs, logger: logger.child({ layer: 'raft' }) },
+      agent.raftApp,
+    );
+    agent.raft.on('fatal', (err: Error) => opts.onFatal(`raft stopped: ${err.message}`));
+    await agent.raftApp.listen({ host: config.raft.bind_addr.host, port: config.raft.bind_addr.port });
+
+    agent.store = new ClusterStore({ raft: new ForwardingKv(agent.raft, { timeoutMs: retryMs }), namespace: config.namespace, scope: config.scope, now });
+    agent.pg = new PostgresController({
+      name: config.name,
+      scope: config.scope,
+      dataDir: config.postgresql.data_dir,
+      binDir: config.postgresql.bin_dir,
+      listen: config.postgresql.listen,
+      superuser: config.postgresql.authentication.superuser,
+      replication: config.postgresql.authentication.replication,
+      rewind: config.postgresql.authentication.rewind,
+      parameters: { ...config.bootstrap.dcs.postgresql.parameters, ...config.postgresql.parameters },
+      pgHba: config.postgresql.pg_hba.length > 0 ? config.postgresql.pg_hba : config.bootstrap.pg_hba,
+      initdbOptions: config.bootstrap.initdb,
+      runAs: process.getuid?.() === 0 ? config.postgresql.run_as : null,
+      timeoutMs: config.postgresql.pg_ctl_timeout * 1000,
+      logger: logger.child({ layer: 'postgres' }),
+    });
+    agent.loop = new HaLoop({ config, store: agent.store, pg: agent.pg, logger: logger.child({ layer: 'ha' }), now, onFatal: opts.onFatal });
+
+    agent.apiApp = Fastify({ logger: false });
+    registerPatroniApi(agent.apiApp, { config, loop: agent.loop, now });
+    await agent.apiApp.listen({ host: config.restapi.listen.host, port: config.restapi.listen.port });
+    agent.loop.start();
+    return agent;
+  }
+
+  /**
+   * Stops the agent. PostgreSQL is stopped too (Patroni does the same on shutdown) and a held
+   * leader lock is released, so a planned stop hands over at once instead of after the TTL.
+   */
+  async stop(opts: { stopPostgres: boolean } = { stopPostgres: true }): Promise<void> {
+    await this.loop.stop();
+    if (opts.stopPostgres) {
+      await this.pg.stop('fast').catch((err: Error) => this.logger.error({ err }, 'could not stop postgres'));
+      this.loop.guard.disarm();
+      await this.store.deleteLeader(this.config.name).catch(() => undefined);
+    }
+    await this.pg.close();
+    await this.apiApp.close();
+    await this.raftApp.close();
+    await this.raft.stop();
+  }
+}

@@ -1,0 +1,267 @@
+// Carries out what decide() chose. Each action talks to the store or to PostgreSQL through their
+// one interface each; none decides anything beyond "did it work". Long actions (bootstrap, clone,
+// start, rejoin) run as the agent's single background task while cycles go on keeping the lock
+// (Patroni's async executor). An action that fails stops the rest of the list, and the cycle's
+// sentence says what failed.
+import type { Logger } from 'pino';
+import type { Action, DemoteMode, Upstream } from './decide-types.ts';
+import type { ClusterStore } from './cluster-store.ts';
+import type { ClusterView } from './cluster-view.ts';
+import type { AgentConfig, DynamicConfig } from './config/types.ts';
+import { dynamicConfigToJson } from './config/load.ts';
+import type { PostgresController } from './postgres/controller.ts';
+import { slotNameFor } from './postgres/conf-files.ts';
+import type { LeaseGuard } from './lease-guard.ts';
+import type { MemberState } from './member-data.ts';
+
+/** The agent's mutable state that actions change and the next cycle's facts read. */
+export interface AgentState {
+  task: string | null;
+  rewindFailed: boolean;
+  checkpointAfterPromote: boolean | null;
+  memberState: MemberState;
+  leaseExpiresAt: number | null;
+  /** The last `status` value written, so it is written only when it changes. */
+  lastStatusJson: string | null;
+}
+
+export interface ExecutorDeps {
+  config: AgentConfig;
+  store: ClusterStore;
+  pg: PostgresController;
+  guard: LeaseGuard;
+  state: AgentState;
+  logger: Logger;
+  settings: () => DynamicConfig;
+  /** Ask for a cycle as soon as possible (a task finished, the lock changed hands). */
+  wake: () => void;
+  /** The agent must stop: running on would do harm. */
+  fatal: (message: string) => void;
+}
+
+/** Runs `actions` in order; returns null when all went through, else what failed. */
+export async function execute(actions: readonly Action[], cluster: ClusterView | null, deps: ExecutorDeps): Promise<string | null> {
+  for (const action of actions) {
+    try {
+      const failure = await run(action, cluster, deps);
+      if (failure) return failure;
+    } catch (err) {
+      return `${action.type} failed: ${(err as Error).message}`;
+    }
+  }
+  return null;
+}
+
+async function run(action: Action, cluster: ClusterView | null, deps: ExecutorDeps): Promise<string | null> {
+  const { store, pg, config, state } = deps;
+  const ttlMs = deps.settings().ttl * 1000;
+  switch (action.type) {
+    case 'bootstrap':
+      return background(deps, 'bootstrap', () => bootstrap(deps));
+    case 'adopt':
+      return (await store.initialize(action.sysid)) ? null : 'another member initialized the cluster first';
+    case 'clone':
+      return background(deps, 'clone', async () => {
+        state.memberState = 'creating replica';
+        await pg.stop('immediate');
+        await pg.basebackup(action.from);
+        await startReplica(deps, action.from);
+      });
+    case 'startPrimary':
+      return background(deps, 'start', async () => {
+        state.memberState = 'starting';
+        await pg.start({ role: 'primary', upstream: null, slotName: null });
+        state.memberState = 'running';
+      });
+    case 'startReplica':
+      return background(deps, action.rewind ? 'rewind' : 'start', async () => {
+        state.memberState = 'starting';
+        if (action.rewind && action.upstream) {
+          try {
+            await pg.rewind(action.upstream);
+          } catch (err) {
+            state.rewindFailed = true;
+            state.memberState = 'stopped';
+            throw err;
+          }
+        }
+        await startReplica(deps, action.upstream);
+      });
+    case 'acquireLock': {
+      const r = await store.attemptToAcquireLeader(config.name, ttlMs);
+      if (!r.acquired || r.leaseExpiresAt === null) return 'lost the race for the leader lock';
+      holdLease(deps, r.leaseExpiresAt);
+      if (cluster?.failover) await store.setFailover(null, cluster.failover.revision);
+      if (action.promote) await promote(deps, cluster);
+      return null;
+    }
+    case 'renewLock':
+      return renew(deps, ttlMs);
+    case 'releaseLock':
+      deps.guard.disarm();
+      state.leaseExpiresAt = null;
+      await store.deleteLeader(config.name);
+      return null;
+    case 'promote':
+      await promote(deps, cluster);
+      return null;
+    case 'demote':
+      await demote(deps, action.mode);
+      return null;
+    case 'follow':
+      await pg.writeConfig({ role: 'replica', upstream: action.upstream, slotName: slotNameFor(config.name) });
+      await pg.reload();
+      return null;
+    case 'syncSlots':
+      await pg.syncPhysicalSlots(action.members.map(slotNameFor));
+      return null;
+    case 'repairKeys':
+      await repairKeys(deps, cluster);
+      return null;
+    case 'fatal':
+      deps.fatal(action.message);
+      return action.message;
+  }
+}
+
+/** Starts `fn` as the background task; the cycle goes on. */
+function background(deps: ExecutorDeps, name: string, fn: () => Promise<void>): null {
+  const { state, logger } = deps;
+  state.task = name;
+  void (async () => {
+    try {
+      await fn();
+      logger.info({ task: name }, `${name} finished`);
+    } catch (err) {
+      logger.error({ task: name, err }, `${name} failed: ${(err as Error).message}`);
+      if (state.memberState === 'starting') state.memberState = 'start failed';
+    } finally {
+      state.task = null;
+      deps.wake();
+    }
+  })();
+  return null;
+}
+
+async function startReplica(deps: ExecutorDeps, upstream: Upstream | null): Promise<void> {
+  const { pg, config, state } = deps;
+  await pg.start({ role: 'replica', upstream, slotName: upstream ? slotNameFor(config.name) : null });
+  state.rewindFailed = false;
+  state.memberState = 'running';
+}
+
+function holdLease(deps: ExecutorDeps, leaseExpiresAt: number): void {
+  deps.state.leaseExpiresAt = leaseExpiresAt;
+  deps.guard.arm(leaseExpiresAt);
+}
+
+async function renew(deps: ExecutorDeps, ttlMs: number): Promise<string | null> {
+  const { store, config, state, guard, pg } = deps;
+  const r = await store.updateLeader(config.name, ttlMs);
+  if (!r.held || r.leaseExpiresAt === null) {
+    guard.disarm();
+    state.leaseExpiresAt = null;
+    // The store answered: someone else may be promoted from now on. Stop writes at once.
+    const st = await pg.status();
+    if (st.role === 'primary') {
+      await demote(deps, 'immediate-nolock');
+      return 'demoted self because failed to update leader lock in the store';
+    }
+    return 'failed to update leader lock in the store';
+  }
+  holdLease(deps, r.leaseExpiresAt);
+  // The leader publishes its position so that replicas can judge their lag in a race.
+  const st = await pg.status();
+  if (st.role === 'primary' && st.walPosition !== null) {
+    const json = JSON.stringify({ optime: st.walPosition });
+    if (json !== state.lastStatusJson) {
+      await store.setStatus({ optime: st.walPosition });
+      state.lastStatusJson = json;
+    }
+  }
+  return null;
+}
+
+async function promote(deps: ExecutorDeps, cluster: ClusterView | null): Promise<void> {
+  const { pg, store, config, state, logger } = deps;
+  const before = await pg.status();
+  state.task = 'promote';
+  try {
+    await pg.promote();
+  } finally {
+    state.task = null;
+  }
+  state.checkpointAfterPromote = false;
+  // The checkpoint makes pg_control show the new timeline, which pg_rewind on the old primary
+  // reads; until it is done our member key says so and rewinders wait.
+  void pg.checkpoint().then(
+    () => {
+      state.checkpointAfterPromote = null;
+      deps.wake();
+    },
+    (err: Error) => logger.warn({ err }, 'checkpoint after promote failed; retried next cycle'),
+  );
+  if (before.timeline !== null) {
+    const history = Array.isArray(cluster?.history?.value) ? [...cluster.history.value] : [];
+    history.push([before.timeline, before.walPosition ?? 0, 'no recovery target specified', new Date().toISOString(), config.name]);
+    await store.setHistory(history).catch((err: Error) => logger.warn({ err }, 'could not write history'));
+  }
+}
+
+export async function demote(deps: ExecutorDeps, mode: DemoteMode): Promise<void> {
+  const { pg, store, config, state, guard } = deps;
+  await pg.stop('immediate');
+  state.memberState = 'stopped';
+  if (mode === 'immediate') {
+    guard.disarm();
+    state.leaseExpiresAt = null;
+    await store.deleteLeader(config.name);
+  }
+  if (mode === 'immediate-nolock') {
+    guard.disarm();
+    state.leaseExpiresAt = null;
+  }
+  // offline keeps the lease bookkeeping: it is about to lapse anyway and the guard holds no writer.
+}
+
+async function repairKeys(deps: ExecutorDeps, cluster: ClusterView | null): Promise<void> {
+  const { store, pg, config } = deps;
+  if (cluster?.initialize === null) {
+    const control = await pg.controlData();
+    if (control) await store.initialize(control.systemIdentifier);
+  }
+  if (cluster?.config === null) await store.setConfig(dynamicConfigToJson(config.bootstrap.dcs) as Record<string, unknown>, 0);
+}
+
+/** initdb, start, roles, then take the lock and record the cluster (Patroni: bootstrap + post_bootstrap). */
+async function bootstrap(deps: ExecutorDeps): Promise<void> {
+  const { store, pg, config, state, logger } = deps;
+  if (!(await store.initialize(''))) {
+    logger.info('another member won the bootstrap race');
+    return;
+  }
+  state.memberState = 'initializing new cluster';
+  try {
+    await pg.initdb();
+    await pg.start({ role: 'primary', upstream: null, slotName: null });
+    await pg.createRoles();
+    const control = await pg.controlData();
+    if (!control) throw new Error('pg_controldata found no cluster after initdb');
+    const r = await store.attemptToAcquireLeader(config.name, config.bootstrap.dcs.ttl * 1000);
+    if (!r.acquired || r.leaseExpiresAt === null) throw new Error('could not take the leader lock after initdb');
+    holdLease(deps, r.leaseExpiresAt);
+    if (!(await store.completeInitialize(control.systemIdentifier))) throw new Error('the initialize key changed during bootstrap');
+    await store.setConfig(dynamicConfigToJson(config.bootstrap.dcs) as Record<string, unknown>, 0);
+    state.memberState = 'running';
+  } catch (err) {
+    // Give the race back and leave no half-made cluster behind: the next attempt starts clean.
+    deps.guard.disarm();
+    state.leaseExpiresAt = null;
+    await pg.stop('immediate').catch(() => undefined);
+    await store.deleteLeader(config.name).catch(() => undefined);
+    await store.cancelInitialize().catch(() => undefined);
+    await pg.removeDataDir().catch(() => undefined);
+    state.memberState = 'stopped';
+    throw err;
+  }
+}

@@ -1,0 +1,259 @@
+// The HA loop's driver: once per loop_wait (or at once when the leader key changes, or a task
+// ends) it gathers the facts (store view, PostgreSQL status, peers during a race), asks decide()
+// and has the executor carry the decision out; then it publishes the member key. The sentence
+// decide() returned is logged when it changes and served by GET /patroni.
+import type { Logger } from 'pino';
+import { request } from 'undici';
+import type { ClusterStore } from './cluster-store.ts';
+import type { ClusterView } from './cluster-view.ts';
+import type { AgentConfig, DynamicConfig } from './config/types.ts';
+import { validateDynamicConfig } from './config/load.ts';
+import type { PostgresController } from './postgres/controller.ts';
+import type { ControlData, PgStatus } from './postgres/types.ts';
+import { NOT_RUNNING } from './postgres/status.ts';
+import { decide } from './decide.ts';
+import { mayFailOver } from './decide-race.ts';
+import type { DecideInput, PeerReport } from './decide-types.ts';
+import { LeaseGuard } from './lease-guard.ts';
+import { execute } from './ha-actions.ts';
+import type { AgentState } from './ha-actions.ts';
+import { memberData, peerReportFrom } from './member-data.ts';
+import type { LocalState } from './member-data.ts';
+
+export interface HaLoopDeps {
+  config: AgentConfig;
+  store: ClusterStore;
+  pg: PostgresController;
+  logger: Logger;
+  /** Monotonic milliseconds. */
+  now: () => number;
+  /** Called when the agent must stop (a fatal decision). */
+  onFatal: (message: string) => void;
+}
+
+export class HaLoop {
+  private readonly deps: HaLoopDeps;
+  private readonly log: Logger;
+  readonly guard: LeaseGuard;
+  readonly state: AgentState = { task: null, rewindFailed: false, checkpointAfterPromote: null, memberState: 'stopped', leaseExpiresAt: null, lastStatusJson: null };
+  private dynamic: DynamicConfig;
+  private readonly membersLastSeen = new Map<string, number>();
+  private stopped = false;
+  private timer: NodeJS.Timeout | null = null;
+  private cycling: Promise<void> | null = null;
+  private wakeRequested = false;
+  private unwatch: (() => void) | null = null;
+
+  /** What the REST API shows between cycles. */
+  lastReason: string | null = null;
+  lastPg: PgStatus = NOT_RUNNING;
+  lastCluster: ClusterView | null = null;
+  lastControl: ControlData | null = null;
+  lastCycleStartedAt: number | null = null;
+  cycles = 0;
+
+  constructor(deps: HaLoopDeps) {
+    this.deps = deps;
+    this.log = deps.logger;
+    this.dynamic = deps.config.bootstrap.dcs;
+    this.guard = new LeaseGuard({
+      now: deps.now,
+      marginMs: this.marginMs(),
+      onExpiry: (late) => void this.leaseExpired(late),
+    });
+  }
+
+  settings(): DynamicConfig {
+    return this.dynamic;
+  }
+
+  /** True while this agent holds the leader lock with time left on it (the LB's "primary"). */
+  isLeader(): boolean {
+    return this.guard.valid();
+  }
+
+  start(): void {
+    // Replicas wake as soon as the leader key changes: a lapsed lease starts the race at once.
+    this.unwatch = this.deps.store.watchLeader((leader) => {
+      if (leader?.name !== this.deps.config.name) this.wake();
+    });
+    this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.unwatch?.();
+    await this.cycling;
+  }
+
+  wake(): void {
+    if (this.stopped) return;
+    if (this.cycling) {
+      this.wakeRequested = true;
+      return;
+    }
+    this.schedule(0);
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.cycling = this.cycle().finally(() => {
+        this.cycling = null;
+        const next = this.wakeRequested ? 0 : Math.max(0, (this.lastCycleStartedAt ?? 0) + this.dynamic.loop_wait * 1000 - this.deps.now());
+        this.wakeRequested = false;
+        this.schedule(next);
+      });
+    }, delayMs);
+  }
+
+  /** One HA cycle. Never throws: every failure becomes part of the cycle's sentence. */
+  async cycle(): Promise<void> {
+    const { config, store, pg, now } = this.deps;
+    this.lastCycleStartedAt = now();
+    this.cycles++;
+    let reason: string;
+    try {
+      const [pgStatus, dataDirEmpty, control] = await Promise.all([pg.status().catch(() => NOT_RUNNING), pg.dataDirEmpty(), pg.controlData().catch(() => null)]);
+      this.lastPg = pgStatus;
+      this.lastControl = control;
+      let cluster: ClusterView | null = null;
+      let storeError: string | null = null;
+      try {
+        cluster = await store.getCluster();
+        this.adoptDynamicConfig(cluster);
+        for (const m of cluster.members) this.membersLastSeen.set(m.name, now());
+      } catch (err) {
+        storeError = (err as { code?: string }).code ?? (err as Error).message;
+      }
+      this.lastCluster = cluster;
+      if (pgStatus.running && pgStatus.role === 'primary') this.state.memberState = 'running';
+      const input: DecideInput = {
+        now: now(),
+        me: {
+          name: config.name,
+          nofailover: config.tags.nofailover,
+          failoverPriority: config.tags.failover_priority,
+          clonefrom: config.tags.clonefrom,
+          dataDirEmpty,
+          control,
+          pg: pgStatus,
+          task: this.state.task,
+          rewindFailed: this.state.rewindFailed,
+        },
+        cluster,
+        storeError,
+        leaseExpiresAt: this.guard.valid() ? this.state.leaseExpiresAt : null,
+        peers: cluster && cluster.leader === null && pgStatus.running && mayFailOver(config.tags.nofailover, config.tags.failover_priority) ? await this.askPeers(cluster) : [],
+        settings: {
+          ttlMs: this.dynamic.ttl * 1000,
+          maximumLagOnFailover: this.dynamic.maximum_lag_on_failover,
+          checkTimeline: this.dynamic.check_timeline,
+          usePgRewind: config.postgresql.use_pg_rewind ?? this.dynamic.postgresql.use_pg_rewind,
+          removeDataDirectoryOnRewindFailure: config.postgresql.remove_data_directory_on_rewind_failure,
+          useSlots: this.dynamic.postgresql.use_slots,
+          memberSlotsTtlMs: this.dynamic.member_slots_ttl * 1000,
+        },
+        membersLastSeen: this.membersLastSeen,
+      };
+      const decision = decide(input);
+      const failure = await execute(decision.actions, cluster, {
+        config,
+        store,
+        pg,
+        guard: this.guard,
+        state: this.state,
+        logger: this.log,
+        settings: () => this.dynamic,
+        wake: () => this.wake(),
+        fatal: (message) => this.deps.onFatal(message),
+      });
+      reason = failure ? `${decision.reason}; but ${failure}` : decision.reason;
+      if (cluster !== null) await this.publishMember();
+    } catch (err) {
+      reason = `cycle failed: ${(err as Error).message}`;
+    }
+    if (reason !== this.lastReason) this.log.info({ cycle: this.cycles }, reason);
+    else this.log.debug({ cycle: this.cycles }, reason);
+    this.lastReason = reason;
+  }
+
+  /** The member key, refreshed every cycle (its lease is the member's heartbeat). */
+  private async publishMember(): Promise<void> {
+    const pgStatus = await this.deps.pg.status().catch(() => NOT_RUNNING);
+    this.lastPg = pgStatus;
+    try {
+      await this.deps.store.touchMember(this.deps.config.name, memberData(this.deps.config, this.localState()), this.dynamic.ttl * 1000);
+    } catch (err) {
+      this.log.debug({ err }, 'could not write the member key');
+    }
+  }
+
+  /** Re-reads PostgreSQL's status for the API (between cycles it may have been promoted or stopped). */
+  async refreshPg(): Promise<void> {
+    this.lastPg = await this.deps.pg.status().catch(() => NOT_RUNNING);
+  }
+
+  localState(): LocalState {
+    const pg = this.lastPg;
+    const state = this.state.task === null && pg.running ? 'running' : pg.starting ? 'starting' : this.state.memberState;
+    return { pg, state, checkpointAfterPromote: this.state.checkpointAfterPromote, isLeader: this.isLeader() };
+  }
+
+  /** GET /patroni on every other member in parallel; no answer within the timeout = unreachable. */
+  private async askPeers(cluster: ClusterView): Promise<PeerReport[]> {
+    const timeoutMs = Math.min(2000, this.dynamic.retry_timeout * 1000);
+    const others = cluster.members.filter((m) => m.name !== this.deps.config.name);
+    return Promise.all(
+      others.map(async (m): Promise<PeerReport> => {
+        const unreachable: PeerReport = { name: m.name, reachable: false, role: null, walPosition: null, timeline: null, nofailover: false, failoverPriority: 1 };
+        const url = m.data.api_url;
+        if (typeof url !== 'string') return unreachable;
+        try {
+          const res = await request(url, { method: 'GET', headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs) });
+          const body = await res.body.json();
+          return peerReportFrom(m.name, body);
+        } catch {
+          return unreachable;
+        }
+      }),
+    );
+  }
+
+  /** The cluster's `config` key, when valid, replaces the settings in force (Patroni: dynamic config). */
+  private adoptDynamicConfig(cluster: ClusterView): void {
+    if (!cluster.config) return;
+    try {
+      const next = validateDynamicConfig(cluster.config.value, 'config');
+      if (JSON.stringify(next) !== JSON.stringify(this.dynamic)) {
+        this.log.info({ ttl: next.ttl, loop_wait: next.loop_wait, retry_timeout: next.retry_timeout }, 'dynamic configuration changed');
+        this.dynamic = next;
+      }
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'the config key is invalid; keeping the settings in force');
+    }
+  }
+
+  private marginMs(): number {
+    return Math.max(250, this.dynamic.ttl * 1000 * 0.25);
+  }
+
+  /** The lease guard fired: no renewal got through in time. Stop writes now. */
+  private async leaseExpired(lateByMs: number): Promise<void> {
+    this.state.leaseExpiresAt = null;
+    const reason = `demoted self because the leader lease deadline passed without a successful renewal (timer ${Math.round(lateByMs)} ms late)`;
+    this.log.warn(reason);
+    this.lastReason = reason;
+    try {
+      const st = await this.deps.pg.status();
+      if (st.role === 'primary' || st.running || st.starting) await this.deps.pg.stop('immediate');
+      this.state.memberState = 'stopped';
+    } catch (err) {
+      this.log.error({ err }, 'could not stop postgres after the lease deadline');
+    }
+    this.wake();
+  }
+}

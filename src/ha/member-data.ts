@@ -1,0 +1,100 @@
+// What a member publishes about itself: the JSON of its `members/<name>` key and the body of
+// GET /patroni, in Patroni's shapes (reference §1.2, §4) so that tools written for Patroni read
+// them. Pure: built from the agent's config and the last PostgreSQL status.
+import type { AgentConfig } from './config/types.ts';
+import type { PgStatus } from './postgres/types.ts';
+import type { JsonObject } from './cluster-view.ts';
+import type { PeerReport } from './decide-types.ts';
+
+export const CONCLAVE_VERSION = '0.2.0';
+
+/** Patroni's member states, as far as Conclave produces them. */
+export type MemberState = 'running' | 'starting' | 'stopped' | 'stopping' | 'creating replica' | 'initializing new cluster' | 'running custom bootstrap script' | 'start failed';
+
+export interface LocalState {
+  readonly pg: PgStatus;
+  readonly state: MemberState;
+  /** false between a promotion and the checkpoint after it (rewinders wait for it). */
+  readonly checkpointAfterPromote: boolean | null;
+  readonly isLeader: boolean;
+}
+
+const hostPort = (h: { host: string; port: number }): string => (h.host.includes(':') ? `[${h.host}]:${h.port}` : `${h.host}:${h.port}`);
+
+export function connUrl(config: AgentConfig): string {
+  return `postgres://${hostPort(config.postgresql.connect_address)}/postgres`;
+}
+
+export function apiUrl(config: AgentConfig): string {
+  return `http://${hostPort(config.restapi.connect_address)}/patroni`;
+}
+
+/** The member key's JSON. */
+export function memberData(config: AgentConfig, local: LocalState): JsonObject {
+  const { pg } = local;
+  const data: JsonObject = {
+    conn_url: connUrl(config),
+    api_url: apiUrl(config),
+    state: local.state,
+    role: pg.role ?? 'uninitialized',
+    version: CONCLAVE_VERSION,
+  };
+  if (pg.role === 'primary' && pg.walPosition !== null) data.xlog_location = pg.walPosition;
+  if (pg.role === 'replica') {
+    if (pg.receivedLsn !== null) data.receive_lsn = pg.receivedLsn;
+    if (pg.replayedLsn !== null) data.replay_lsn = pg.replayedLsn;
+    if (pg.walPosition !== null) data.xlog_location = pg.walPosition;
+    if (pg.replicationState) data.replication_state = pg.replicationState;
+  }
+  if (pg.timeline !== null) data.timeline = pg.timeline;
+  if (Object.keys(config.tags.all).length > 0) data.tags = config.tags.all;
+  if (pg.pendingRestart) data.pending_restart = true;
+  if (local.checkpointAfterPromote === false) data.checkpoint_after_promote = false;
+  return data;
+}
+
+/** The body of GET /patroni (and of every health check). */
+export function patroniStatus(config: AgentConfig, local: LocalState, extra: { clusterUnlocked: boolean; systemIdentifier: string | null; lastReason: string | null }): JsonObject {
+  const { pg } = local;
+  const body: JsonObject = {
+    state: local.state,
+    postmaster_start_time: pg.postmasterStartTime,
+    role: pg.role ?? 'uninitialized',
+    server_version: pg.serverVersion,
+    timeline: pg.timeline,
+    cluster_unlocked: extra.clusterUnlocked,
+    database_system_identifier: extra.systemIdentifier,
+    patroni: { version: CONCLAVE_VERSION, scope: config.scope, name: config.name, product: 'Conclave' },
+    tags: config.tags.all,
+    conclave: { last_decision: extra.lastReason },
+  };
+  if (pg.role === 'primary') body.xlog = { location: pg.walPosition };
+  else if (pg.role === 'replica') {
+    body.xlog = { received_location: pg.receivedLsn, replayed_location: pg.replayedLsn, paused: false };
+    body.replication_state = pg.replicationState;
+  }
+  if (pg.pendingRestart) body.pending_restart = true;
+  return body;
+}
+
+/** Reads a peer's GET /patroni body into what the race compares; tolerant of missing fields. */
+export function peerReportFrom(name: string, body: unknown): PeerReport {
+  const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+  const xlog = (typeof b.xlog === 'object' && b.xlog !== null ? b.xlog : {}) as Record<string, unknown>;
+  const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+  const role = b.role === 'primary' || b.role === 'master' ? 'primary' : b.role === 'replica' ? 'replica' : null;
+  const received = num(xlog.received_location);
+  const replayed = num(xlog.replayed_location);
+  const walPosition = role === 'primary' ? num(xlog.location) : received === null && replayed === null ? null : Math.max(received ?? 0, replayed ?? 0);
+  const tags = (typeof b.tags === 'object' && b.tags !== null ? b.tags : {}) as Record<string, unknown>;
+  const priority = num(tags.failover_priority);
+  return {
+    name,
+    reachable: true,
+    role,
+    walPosition,
+    timeline: num(b.timeline),
+    nofailover: tags.nofailover === true || tags.nofailover === 'true',
+    failoverPriority: priority ?? 1,
+  };
+}

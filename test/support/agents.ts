@@ -1,0 +1,246 @@
+// Real Conclave agents for tests: each `bin/conclave.js <config.yml>` in its own process, with
+// its own PostgreSQL 15, on loopback ports that no other test uses at the same time. stopAll()
+// stops the agents and then every postmaster by PID (PostgreSQL runs detached from its agent, as
+// in production, so killing an agent leaves it running), removes the directories and frees the
+// ports, also when the test failed.
+import { chmod, readFile, writeFile, mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { stringify } from 'yaml';
+import pg from 'pg';
+import { request } from 'undici';
+import { freePorts, makeTempDir, releasePorts, removeDir, sleep, startProcess, isAlive } from './processes.ts';
+import type { ProcessHandle } from './processes.ts';
+
+const REPO = resolve(import.meta.dirname, '../..');
+export const SUPERUSER = { username: 'postgres', password: 'test-super' };
+
+export interface AgentSpec {
+  name: string;
+  tags?: Record<string, unknown>;
+}
+
+export interface AgentNode {
+  readonly name: string;
+  readonly apiPort: number;
+  readonly raftPort: number;
+  readonly pgPort: number;
+  readonly dir: string;
+  readonly configPath: string;
+  readonly pgDataDir: string;
+  handle: ProcessHandle | null;
+}
+
+export interface ClusterOptions {
+  /** Extra dynamic settings for bootstrap.dcs (merged over the test timing). */
+  dcs?: Record<string, unknown>;
+  postgresql?: Record<string, unknown>;
+}
+
+export class AgentCluster {
+  readonly nodes = new Map<string, AgentNode>();
+  private root = '';
+  private ports: number[] = [];
+  private readonly postmasters = new Set<number>();
+
+  static async create(specs: AgentSpec[], opts: ClusterOptions = {}): Promise<AgentCluster> {
+    const c = new AgentCluster();
+    c.root = await makeTempDir('conclave-agents-');
+    // PostgreSQL runs as `postgres`: it must be able to reach its data directory.
+    await chmod(c.root, 0o755);
+    c.ports = await freePorts(specs.length * 3);
+    const raftAddr = (i: number) => `127.0.0.1:${c.ports[i * 3 + 1]}`;
+    for (const [i, spec] of specs.entries()) {
+      const dir = join(c.root, spec.name);
+      await mkdir(dir, { recursive: true });
+      await chmod(dir, 0o755);
+      const node: AgentNode = {
+        name: spec.name,
+        apiPort: c.ports[i * 3],
+        raftPort: c.ports[i * 3 + 1],
+        pgPort: c.ports[i * 3 + 2],
+        dir,
+        configPath: join(dir, 'conclave.yml'),
+        pgDataDir: join(dir, 'pg'),
+        handle: null,
+      };
+      const config = {
+        scope: 'test',
+        namespace: '/service',
+        name: spec.name,
+        restapi: { listen: `127.0.0.1:${node.apiPort}`, connect_address: `127.0.0.1:${node.apiPort}` },
+        raft: { self_addr: raftAddr(i), partner_addrs: specs.map((_, j) => raftAddr(j)).filter((_, j) => j !== i), data_dir: join(dir, 'raft') },
+        bootstrap: {
+          dcs: { ttl: 2, loop_wait: 0.5, retry_timeout: 0.5, postgresql: { use_pg_rewind: true, use_slots: true, parameters: { wal_log_hints: 'on' } }, ...opts.dcs },
+          initdb: [{ encoding: 'UTF8' }, 'data-checksums'],
+        },
+        postgresql: {
+          listen: `127.0.0.1:${node.pgPort}`,
+          connect_address: `127.0.0.1:${node.pgPort}`,
+          data_dir: node.pgDataDir,
+          bin_dir: '/usr/lib/postgresql/15/bin',
+          authentication: { superuser: SUPERUSER, replication: { username: 'replicator', password: 'test-repl' }, rewind: { username: 'rewinder', password: 'test-rewind' } },
+          parameters: { unix_socket_directories: '/tmp', shared_buffers: '16MB', wal_retrieve_retry_interval: '500ms' },
+          pg_hba: ['local all all trust', 'host all all 127.0.0.1/32 md5', 'host replication all 127.0.0.1/32 md5'],
+          use_pg_rewind: true,
+          ...opts.postgresql,
+        },
+        tags: spec.tags ?? {},
+        log: { level: 'debug' },
+      };
+      await writeFile(node.configPath, stringify(config));
+      c.nodes.set(spec.name, node);
+    }
+    return c;
+  }
+
+  node(name: string): AgentNode {
+    const n = this.nodes.get(name);
+    if (!n) throw new Error(`no node ${name}`);
+    return n;
+  }
+
+  async start(name: string): Promise<void> {
+    const n = this.node(name);
+    n.handle = await startProcess({
+      cmd: process.execPath,
+      args: [join(REPO, 'bin/conclave.js'), n.configPath],
+      cwd: REPO,
+      name: `agent ${name}`,
+      readyLine: (line) => line.includes('"agent started"'),
+      timeoutMs: 30_000,
+    });
+  }
+
+  async startAll(): Promise<void> {
+    await Promise.all([...this.nodes.keys()].map((n) => this.start(n)));
+  }
+
+  /** GET a path on a node's REST API: status and JSON body, or null when it does not answer. */
+  async api(name: string, path = '/patroni'): Promise<{ status: number; body: Record<string, unknown> } | null> {
+    try {
+      const res = await request(`http://127.0.0.1:${this.node(name).apiPort}${path}`, { headersTimeout: 1000, bodyTimeout: 1000, signal: AbortSignal.timeout(1500) });
+      const text = await res.body.text();
+      return { status: res.statusCode, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+    } catch {
+      return null;
+    }
+  }
+
+  /** Names of the nodes whose /primary answers 200 right now. */
+  async primaries(names = [...this.nodes.keys()]): Promise<string[]> {
+    const codes = await Promise.all(names.map(async (n) => ((await this.api(n, '/primary'))?.status === 200 ? n : null)));
+    return codes.filter((n): n is string => n !== null);
+  }
+
+  async waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 60_000, pollMs = 100): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const v = await fn();
+      if (v) return v;
+      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${await this.diagnostics()}`);
+      await sleep(pollMs);
+    }
+  }
+
+  /** The one primary among `names`, once exactly one answers /primary. */
+  async waitForPrimary(names = [...this.nodes.keys()], timeoutMs = 60_000): Promise<string> {
+    return this.waitFor('exactly one primary', async () => {
+      const p = await this.primaries(names);
+      return p.length === 1 ? p[0] : null;
+    }, timeoutMs);
+  }
+
+  /** A connected client to a node's PostgreSQL as the superuser; the caller ends it. */
+  async sql(name: string, database = 'postgres'): Promise<pg.Client> {
+    const client = new pg.Client({ host: '127.0.0.1', port: this.node(name).pgPort, user: SUPERUSER.username, password: SUPERUSER.password, database, connectionTimeoutMillis: 2000 });
+    client.on('error', () => undefined);
+    await client.connect();
+    return client;
+  }
+
+  /** Runs one statement on a node; null when the node cannot be reached or refuses. */
+  async trySql(name: string, text: string, values: unknown[] = []): Promise<pg.QueryResult | null> {
+    let client: pg.Client | null = null;
+    try {
+      client = await this.sql(name);
+      return await client.query(text, values);
+    } catch {
+      return null;
+    } finally {
+      await client?.end().catch(() => undefined);
+    }
+  }
+
+  async postmasterPid(name: string): Promise<number | null> {
+    try {
+      const pid = Number((await readFile(join(this.node(name).pgDataDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+      if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return null;
+      this.postmasters.add(pid);
+      return pid;
+    } catch {
+      return null;
+    }
+  }
+
+  /** kill -9 of a node's PostgreSQL (postmaster and every backend: its whole process group). */
+  async killPostgres(name: string): Promise<void> {
+    const pid = await this.postmasterPid(name);
+    if (pid === null) return;
+    killGroup(pid, 'SIGKILL');
+    for (let i = 0; i < 100 && isAlive(pid); i++) await sleep(20);
+  }
+
+  /** kill -9 of the agent process alone. */
+  killAgent(name: string): void {
+    this.node(name).handle?.kill('SIGKILL');
+  }
+
+  async stopAgent(name: string): Promise<void> {
+    await this.node(name).handle?.stop(15_000);
+  }
+
+  /** Recent log lines of each agent, for a failing test's message. */
+  async diagnostics(): Promise<string> {
+    const out: string[] = [];
+    for (const n of this.nodes.values()) {
+      const lines = n.handle?.stdoutLines.slice(-8).map((l) => {
+        try {
+          const j = JSON.parse(l) as { msg?: string; layer?: string };
+          return `  ${j.layer ?? ''} ${j.msg ?? l}`;
+        } catch {
+          return `  ${l}`;
+        }
+      });
+      out.push(`${n.name} (${n.handle?.exit ? 'exited' : 'running'}):\n${(lines ?? []).join('\n')}`);
+    }
+    return out.join('\n');
+  }
+
+  async stopAll(): Promise<void> {
+    for (const n of this.nodes.values()) {
+      await this.postmasterPid(n.name);
+      if (n.handle && !n.handle.exit) await n.handle.stop(15_000).catch(() => undefined);
+    }
+    for (const n of this.nodes.values()) await this.postmasterPid(n.name);
+    for (const pid of this.postmasters) {
+      if (!isAlive(pid)) continue;
+      killGroup(pid, 'SIGQUIT');
+      for (let i = 0; i < 100 && isAlive(pid); i++) await sleep(20);
+      if (isAlive(pid)) killGroup(pid, 'SIGKILL');
+    }
+    await removeDir(this.root);
+    releasePorts(this.ports);
+  }
+}
+
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // Already gone.
+    }
+  }
+}
