@@ -37,6 +37,7 @@ export class Agent {
   pg!: PostgresController;
   loop!: HaLoop;
   store!: ClusterStore;
+  private kv!: ForwardingKv;
 
   private constructor(opts: AgentOptions) {
     this.config = opts.config;
@@ -57,7 +58,8 @@ export class Agent {
     agent.raft.on('fatal', (err: Error) => opts.onFatal(`raft stopped: ${err.message}`));
     await agent.raftApp.listen({ host: config.raft.bind_addr.host, port: config.raft.bind_addr.port });
 
-    agent.store = new ClusterStore({ raft: new ForwardingKv(agent.raft, { timeoutMs: retryMs }), namespace: config.namespace, scope: config.scope, now });
+    agent.kv = new ForwardingKv(agent.raft, { timeoutMs: retryMs });
+    agent.store = new ClusterStore({ raft: agent.kv, namespace: config.namespace, scope: config.scope, now });
     agent.pg = new PostgresController({
       name: config.name,
       scope: config.scope,
@@ -96,6 +98,7 @@ export class Agent {
     }
     await this.pg.close();
     await this.apiApp.close();
+    await this.kv.close();
     await this.raftApp.close();
     await this.raft.stop();
   }

@@ -3,7 +3,7 @@
 // and has the executor carry the decision out; then it publishes the member key. The sentence
 // decide() returned is logged when it changes and served by GET /patroni.
 import type { Logger } from 'pino';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import type { ClusterStore } from './cluster-store.ts';
 import type { ClusterView } from './cluster-view.ts';
 import type { AgentConfig, DynamicConfig } from './config/types.ts';
@@ -43,6 +43,10 @@ export class HaLoop {
   private cycling: Promise<void> | null = null;
   private wakeRequested = false;
   private unwatch: (() => void) | null = null;
+  /* Peers are asked with a short connect timeout of their own: an abort signal does not cut short
+   * a TCP connect to a host that drops packets (a partitioned peer), which would hold the race
+   * for undici's default 10 s. */
+  private readonly peerDispatcher: Agent;
 
   /** What the REST API shows between cycles. */
   lastReason: string | null = null;
@@ -56,6 +60,7 @@ export class HaLoop {
     this.deps = deps;
     this.log = deps.logger;
     this.dynamic = deps.config.bootstrap.dcs;
+    this.peerDispatcher = new Agent({ connect: { timeout: this.peerTimeoutMs() }, keepAliveTimeout: 10_000 });
     this.guard = new LeaseGuard({
       now: deps.now,
       marginMs: this.marginMs(),
@@ -85,6 +90,7 @@ export class HaLoop {
     if (this.timer) clearTimeout(this.timer);
     this.unwatch?.();
     await this.cycling;
+    await this.peerDispatcher.close();
   }
 
   wake(): void {
@@ -205,7 +211,7 @@ export class HaLoop {
 
   /** GET /patroni on every other member in parallel; no answer within the timeout = unreachable. */
   private async askPeers(cluster: ClusterView): Promise<PeerReport[]> {
-    const timeoutMs = Math.min(2000, this.dynamic.retry_timeout * 1000);
+    const timeoutMs = this.peerTimeoutMs();
     const others = cluster.members.filter((m) => m.name !== this.deps.config.name);
     return Promise.all(
       others.map(async (m): Promise<PeerReport> => {
@@ -213,9 +219,19 @@ export class HaLoop {
         const url = m.data.api_url;
         if (typeof url !== 'string') return unreachable;
         try {
-          const res = await request(url, { method: 'GET', headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs) });
-          const body = await res.body.json();
-          return peerReportFrom(m.name, body);
+          const ask = async (): Promise<unknown> => {
+            const res = await request(url, { method: 'GET', headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs), dispatcher: this.peerDispatcher });
+            return res.body.json();
+          };
+          let timer: NodeJS.Timeout | undefined;
+          const deadline = new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new Error('no answer in time')), timeoutMs);
+          });
+          try {
+            return peerReportFrom(m.name, await Promise.race([ask(), deadline]));
+          } finally {
+            clearTimeout(timer);
+          }
         } catch {
           return unreachable;
         }
@@ -235,6 +251,11 @@ export class HaLoop {
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'the config key is invalid; keeping the settings in force');
     }
+  }
+
+  /** Patroni gives peers 2 s; a loop of half a second cannot wait that long. */
+  private peerTimeoutMs(): number {
+    return Math.max(200, Math.min(2000, this.dynamic.retry_timeout * 1000));
   }
 
   private marginMs(): number {

@@ -10,6 +10,7 @@ import pg from 'pg';
 import { request } from 'undici';
 import { freePorts, makeTempDir, releasePorts, removeDir, sleep, startProcess, isAlive } from './processes.ts';
 import type { ProcessHandle } from './processes.ts';
+import type { NetLab } from './netlab.ts';
 
 const REPO = resolve(import.meta.dirname, '../..');
 export const SUPERUSER = { username: 'postgres', password: 'test-super' };
@@ -27,6 +28,10 @@ export interface AgentNode {
   readonly dir: string;
   readonly configPath: string;
   readonly pgDataDir: string;
+  /** Where the test reaches this node's API and PostgreSQL. */
+  readonly testHost: string;
+  /** The lab's namespace index, when it runs in one. */
+  readonly labIndex: number | null;
   handle: ProcessHandle | null;
 }
 
@@ -34,6 +39,11 @@ export interface ClusterOptions {
   /** Extra dynamic settings for bootstrap.dcs (merged over the test timing). */
   dcs?: Record<string, unknown>;
   postgresql?: Record<string, unknown>;
+  /**
+   * Run node i inside the lab's namespace i: members talk over the lab's cluster network, the
+   * test reaches each node over its control link (so it still sees a node that is cut off).
+   */
+  lab?: NetLab;
 }
 
 export class AgentCluster {
@@ -41,6 +51,7 @@ export class AgentCluster {
   private root = '';
   private ports: number[] = [];
   private readonly postmasters = new Set<number>();
+  private lab: NetLab | null = null;
 
   static async create(specs: AgentSpec[], opts: ClusterOptions = {}): Promise<AgentCluster> {
     const c = new AgentCluster();
@@ -48,7 +59,11 @@ export class AgentCluster {
     // PostgreSQL runs as `postgres`: it must be able to reach its data directory.
     await chmod(c.root, 0o755);
     c.ports = await freePorts(specs.length * 3);
-    const raftAddr = (i: number) => `127.0.0.1:${c.ports[i * 3 + 1]}`;
+    c.lab = opts.lab ?? null;
+    const lab = c.lab;
+    const hostOf = (i: number) => (lab ? lab.clusterIp(i) : '127.0.0.1');
+    const listenHost = lab ? '0.0.0.0' : '127.0.0.1';
+    const raftAddr = (i: number) => `${hostOf(i)}:${c.ports[i * 3 + 1]}`;
     for (const [i, spec] of specs.entries()) {
       const dir = join(c.root, spec.name);
       await mkdir(dir, { recursive: true });
@@ -61,26 +76,30 @@ export class AgentCluster {
         dir,
         configPath: join(dir, 'conclave.yml'),
         pgDataDir: join(dir, 'pg'),
+        testHost: lab ? lab.controlIp(i) : '127.0.0.1',
+        labIndex: lab ? i : null,
         handle: null,
       };
       const config = {
         scope: 'test',
         namespace: '/service',
         name: spec.name,
-        restapi: { listen: `127.0.0.1:${node.apiPort}`, connect_address: `127.0.0.1:${node.apiPort}` },
+        restapi: { listen: `${listenHost}:${node.apiPort}`, connect_address: `${hostOf(i)}:${node.apiPort}` },
         raft: { self_addr: raftAddr(i), partner_addrs: specs.map((_, j) => raftAddr(j)).filter((_, j) => j !== i), data_dir: join(dir, 'raft') },
         bootstrap: {
           dcs: { ttl: 2, loop_wait: 0.5, retry_timeout: 0.5, postgresql: { use_pg_rewind: true, use_slots: true, parameters: { wal_log_hints: 'on' } }, ...opts.dcs },
           initdb: [{ encoding: 'UTF8' }, 'data-checksums'],
         },
         postgresql: {
-          listen: `127.0.0.1:${node.pgPort}`,
-          connect_address: `127.0.0.1:${node.pgPort}`,
+          listen: `${listenHost}:${node.pgPort}`,
+          connect_address: `${hostOf(i)}:${node.pgPort}`,
           data_dir: node.pgDataDir,
           bin_dir: '/usr/lib/postgresql/15/bin',
           authentication: { superuser: SUPERUSER, replication: { username: 'replicator', password: 'test-repl' }, rewind: { username: 'rewinder', password: 'test-rewind' } },
           parameters: { unix_socket_directories: '/tmp', shared_buffers: '16MB', wal_retrieve_retry_interval: '500ms' },
-          pg_hba: ['local all all trust', 'host all all 127.0.0.1/32 md5', 'host replication all 127.0.0.1/32 md5'],
+          pg_hba: lab
+            ? ['local all all trust', 'host all all 0.0.0.0/0 md5', 'host replication all 0.0.0.0/0 md5']
+            : ['local all all trust', 'host all all 127.0.0.1/32 md5', 'host replication all 127.0.0.1/32 md5'],
           use_pg_rewind: true,
           ...opts.postgresql,
         },
@@ -101,9 +120,12 @@ export class AgentCluster {
 
   async start(name: string): Promise<void> {
     const n = this.node(name);
+    const agentArgv = [process.execPath, join(REPO, 'bin/conclave.js'), n.configPath];
+    // `ip netns exec` execs the command, so the PID we hold is the agent's own.
+    const argv = this.lab && n.labIndex !== null ? [...this.lab.execPrefix(n.labIndex), ...agentArgv] : agentArgv;
     n.handle = await startProcess({
-      cmd: process.execPath,
-      args: [join(REPO, 'bin/conclave.js'), n.configPath],
+      cmd: argv[0],
+      args: argv.slice(1),
       cwd: REPO,
       name: `agent ${name}`,
       readyLine: (line) => line.includes('"agent started"'),
@@ -118,7 +140,7 @@ export class AgentCluster {
   /** GET a path on a node's REST API: status and JSON body, or null when it does not answer. */
   async api(name: string, path = '/patroni'): Promise<{ status: number; body: Record<string, unknown> } | null> {
     try {
-      const res = await request(`http://127.0.0.1:${this.node(name).apiPort}${path}`, { headersTimeout: 1000, bodyTimeout: 1000, signal: AbortSignal.timeout(1500) });
+      const res = await request(`http://${this.node(name).testHost}:${this.node(name).apiPort}${path}`, { headersTimeout: 1000, bodyTimeout: 1000, signal: AbortSignal.timeout(1500) });
       const text = await res.body.text();
       return { status: res.statusCode, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
     } catch {
@@ -152,7 +174,7 @@ export class AgentCluster {
 
   /** A connected client to a node's PostgreSQL as the superuser; the caller ends it. */
   async sql(name: string, database = 'postgres'): Promise<pg.Client> {
-    const client = new pg.Client({ host: '127.0.0.1', port: this.node(name).pgPort, user: SUPERUSER.username, password: SUPERUSER.password, database, connectionTimeoutMillis: 2000 });
+    const client = new pg.Client({ host: this.node(name).testHost, port: this.node(name).pgPort, user: SUPERUSER.username, password: SUPERUSER.password, database, connectionTimeoutMillis: 2000 });
     client.on('error', () => undefined);
     await client.connect();
     return client;

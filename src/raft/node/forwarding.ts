@@ -7,7 +7,7 @@
 // The command carries the forwarder's session (clientId, seq): a retry of the same command after
 // an ambiguous failure applies at most once (the KV's session table, kv/state-machine.ts).
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import { randomBytes } from 'node:crypto';
 import type { RaftNode } from './raft-node.ts';
 import { RaftError } from '../core/errors.ts';
@@ -60,10 +60,14 @@ export class ForwardingKv {
    * table entry must not swallow the new process's first commands. */
   private readonly clientId: string;
   private seq = 0;
+  /* Its own connect timeout: an abort signal does not cut short a TCP connect to a host that
+   * drops packets (a partitioned leader), which otherwise waits undici's default 10 s. */
+  private readonly dispatcher: Agent;
 
   constructor(node: RaftNode, opts: ForwardingKvOptions = {}) {
     this.node = node;
     this.timeoutMs = opts.timeoutMs ?? 5000;
+    this.dispatcher = new Agent({ connect: { timeout: this.timeoutMs }, keepAliveTimeout: 30_000 });
     this.clientId = `${node.id}/fwd/${randomBytes(6).toString('hex')}`;
   }
 
@@ -73,6 +77,10 @@ export class ForwardingKv {
 
   readBarrier(): Promise<void> {
     return this.node.readBarrier();
+  }
+
+  async close(): Promise<void> {
+    await this.dispatcher.close();
   }
 
   on(event: 'changes', listener: (changes: KeyChange[], index: number) => void): unknown {
@@ -99,6 +107,7 @@ export class ForwardingKv {
         headersTimeout: this.timeoutMs,
         bodyTimeout: this.timeoutMs,
         signal: AbortSignal.timeout(this.timeoutMs),
+        dispatcher: this.dispatcher,
       });
       status = res.statusCode;
       payload = Buffer.from(await res.body.arrayBuffer());
