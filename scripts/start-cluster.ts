@@ -1,101 +1,74 @@
-// `npm start`: runs the three-member cluster of config/raft-cluster.yml on this machine, waits for
-// a leader, prints where to connect, and stops every member cleanly on Ctrl-C.
+// `npm start`: runs the three-node demo cluster of config/node1..3.yml on this machine (three
+// agents, three PostgreSQL 15 servers, data under data/), prints each agent's decisions as they
+// change, says where to connect once there is a primary, and stops everything on Ctrl-C (each
+// agent stops its PostgreSQL).
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse } from 'yaml';
+import { request } from 'undici';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const configPath = join(root, process.argv[2] ?? 'config/raft-cluster.yml');
+const NODES = [
+  { name: 'node1', config: 'config/node1.yml', api: 8008, pg: 5432 },
+  { name: 'node2', config: 'config/node2.yml', api: 8009, pg: 5433 },
+  { name: 'node3', config: 'config/node3.yml', api: 8010, pg: 5434 },
+];
 
-interface Member {
-  id: string;
-  listen: string;
-  data_dir: string;
-}
+// PostgreSQL runs as the unprivileged `postgres` user when we are root: it must be able to reach data/.
+mkdirSync(join(root, 'data'), { recursive: true });
+if (process.getuid?.() === 0) chmodSync(join(root, 'data'), 0o755);
 
-function fail(message: string): never {
-  process.stderr.write(`start-cluster: ${configPath}: ${message}\n`);
-  process.exit(2);
-}
-
-function loadConfig(): { tick: number; election: number; heartbeat: number; members: Member[] } {
-  let raw: unknown;
-  try {
-    raw = parse(readFileSync(configPath, 'utf8'));
-  } catch (err) {
-    fail(`cannot read: ${(err as Error).message}`);
-  }
-  const c = raw as Record<string, unknown>;
-  const int = (key: string): number => {
-    const v = c[key];
-    if (!Number.isSafeInteger(v) || (v as number) <= 0) fail(`${key} must be a positive integer, got ${JSON.stringify(v)}`);
-    return v as number;
-  };
-  if (!Array.isArray(c.members) || c.members.length === 0) fail('members must be a non-empty list');
-  const members = (c.members as unknown[]).map((m, i) => {
-    const mm = m as Record<string, unknown>;
-    for (const key of ['id', 'listen', 'data_dir']) {
-      if (typeof mm[key] !== 'string' || (mm[key] as string).length === 0) fail(`members[${i}].${key} must be a non-empty string`);
-    }
-    if (!/^[^:]+:\d+$/.test(mm.listen as string)) fail(`members[${i}].listen must be HOST:PORT, got ${JSON.stringify(mm.listen)}`);
-    return mm as unknown as Member;
-  });
-  return { tick: int('tick_ms'), election: int('election_ticks'), heartbeat: int('heartbeat_ticks'), members };
-}
-
-const cfg = loadConfig();
-const peers = cfg.members.map((m) => `${m.id}=http://${m.listen}`).join(',');
 const children = new Map<string, ChildProcess>();
 let stopping = false;
 
-for (const m of cfg.members) {
-  const child = spawn(process.execPath, [
-    '--import', 'tsx', join(root, 'src/raft/node/main.ts'),
-    '--id', m.id, '--listen', m.listen, '--peers', peers, '--data-dir', join(root, m.data_dir),
-    '--tick-ms', String(cfg.tick), '--election-ticks', String(cfg.election), '--heartbeat-ticks', String(cfg.heartbeat),
-    '--exit-with-stdin',
-  ], { cwd: root, stdio: ['pipe', 'ignore', 'pipe'] });
-  child.stderr!.on('data', (chunk: Buffer) => {
+for (const n of NODES) {
+  const child = spawn(process.execPath, [join(root, 'bin/conclave.js'), n.config], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const show = (chunk: Buffer): void => {
     for (const line of chunk.toString().split('\n')) {
       if (!line) continue;
       try {
-        const rec = JSON.parse(line) as { level: number; msg: string; role?: string; term?: number };
-        if (rec.level >= 40 || rec.msg === 'raft role') process.stdout.write(`[${m.id}] ${rec.msg}${rec.role ? ` ${rec.role} term ${rec.term}` : ''}\n`);
+        const rec = JSON.parse(line) as { level: number; msg: string; layer?: string };
+        if (rec.level >= 40 || (rec.level >= 30 && rec.layer === 'ha')) process.stdout.write(`[${n.name}] ${rec.msg}\n`);
       } catch {
-        process.stdout.write(`[${m.id}] ${line}\n`);
+        process.stdout.write(`[${n.name}] ${line}\n`);
       }
     }
-  });
+  };
+  child.stdout!.on('data', show);
+  child.stderr!.on('data', show);
   child.on('exit', (code, signal) => {
-    children.delete(m.id);
+    children.delete(n.name);
     if (!stopping) {
-      process.stderr.write(`start-cluster: member ${m.id} exited (${signal ?? code}); stopping the others\n`);
+      process.stderr.write(`start-cluster: ${n.name} exited (${signal ?? code}); stopping the others\n`);
       void stop(1);
-    }
+    } else if (children.size === 0) process.exit(0);
   });
-  children.set(m.id, child);
+  children.set(n.name, child);
 }
 
 async function stop(code: number): Promise<void> {
+  if (stopping) return;
   stopping = true;
+  process.stdout.write('stopping the agents (each stops its PostgreSQL)...\n');
   for (const child of children.values()) child.kill('SIGTERM');
-  const deadline = Date.now() + 5000;
-  while (children.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  for (const child of children.values()) child.kill('SIGKILL');
-  process.exit(code);
+  setTimeout(() => {
+    for (const child of children.values()) child.kill('SIGKILL');
+    process.exit(code);
+  }, 30_000).unref();
+  if (children.size === 0) process.exit(code);
 }
+
 process.on('SIGINT', () => void stop(0));
 process.on('SIGTERM', () => void stop(0));
 
-async function leader(): Promise<{ id: string; term: number } | null> {
-  for (const m of cfg.members) {
+async function primary(): Promise<(typeof NODES)[number] | null> {
+  for (const n of NODES) {
     try {
-      const res = await fetch(`http://${m.listen}/v1/status`);
-      const st = (await res.json()) as { role: string; id: string; term: number };
-      if (st.role === 'leader') return { id: st.id, term: st.term };
+      const res = await request(`http://127.0.0.1:${n.api}/primary`, { headersTimeout: 1000, bodyTimeout: 1000 });
+      await res.body.dump();
+      if (res.statusCode === 200) return n;
     } catch {
       // not up yet
     }
@@ -103,18 +76,24 @@ async function leader(): Promise<{ id: string; term: number } | null> {
   return null;
 }
 
-const started = Date.now();
-let found: { id: string; term: number } | null = null;
-while (!found && Date.now() - started < 30_000) {
-  await new Promise((r) => setTimeout(r, 200));
-  found = await leader();
-}
-if (!found) {
-  process.stderr.write('start-cluster: no leader after 30 s\n');
-  await stop(1);
-} else {
-  const leaderMember = cfg.members.find((m) => m.id === found.id)!;
-  process.stdout.write(`\nConclave raft cluster is up: ${cfg.members.length} members, leader ${found.id} (term ${found.term}).\n`);
-  for (const m of cfg.members) process.stdout.write(`  ${m.id}  http://${m.listen}  data ${m.data_dir}\n`);
-  process.stdout.write(`\nTry:\n  curl -X PUT -H 'content-type: application/json' -d '{"value":"hello"}' http://${leaderMember.listen}/v1/kv/greeting\n  curl http://${cfg.members[0].listen}/v1/kv/greeting\n  curl http://${cfg.members[0].listen}/v1/status\nCtrl-C stops every member.\n`);
+const deadline = Date.now() + 120_000;
+for (;;) {
+  const p = await primary();
+  if (p) {
+    process.stdout.write(
+      `\nprimary: ${p.name}. Try:\n` +
+        `  psql "postgres://postgres:conclave-super@127.0.0.1:${p.pg}/postgres"\n` +
+        `  curl -s http://127.0.0.1:${p.api}/patroni\n` +
+        `  node bin/conclavectl.js raft status\n` +
+        'Ctrl-C stops the cluster; its data stays in data/ (delete it to start afresh).\n\n',
+    );
+    break;
+  }
+  if (stopping) break;
+  if (Date.now() > deadline) {
+    process.stderr.write('start-cluster: no primary after 120 s\n');
+    await stop(1);
+    break;
+  }
+  await new Promise((r) => setTimeout(r, 500));
 }

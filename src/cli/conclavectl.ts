@@ -13,13 +13,15 @@ commands:
   version                       print the version
 
 options:
-  --url URL   a member's API address (repeatable); default: the members of config/raft-cluster.yml`;
+  --url URL   a member's API address (repeatable); default: the raft addresses of config/node1..3.yml`;
 
 
 function defaultUrls(): string[] {
   const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-  const text = readFileSync(join(root, 'config', 'raft-cluster.yml'), 'utf8');
-  return [...text.matchAll(/listen:\s*(\S+)/g)].map((m) => `http://${m[1]}`);
+  return ['node1', 'node2', 'node3'].flatMap((n) => {
+    const text = readFileSync(join(root, 'config', `${n}.yml`), 'utf8');
+    return [...text.matchAll(/self_addr:\s*(\S+)/g)].map((m) => `http://${m[1]}`);
+  });
 }
 
 async function fetchStatus(url: string): Promise<MemberStatus | string> {

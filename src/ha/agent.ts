@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { RaftNode } from '../raft/node/raft-node.ts';
 import { ForwardingKv } from '../raft/node/forwarding.ts';
+import { registerKvApi } from '../raft/node/kv-http.ts';
 import { ClusterStore } from './cluster-store.ts';
 import type { AgentConfig, HostPort } from './config/types.ts';
 import { PostgresController } from './postgres/controller.ts';
@@ -55,6 +56,8 @@ export class Agent {
       { id: addr(config.raft.self_addr), dataDir: config.raft.data_dir, peers: raftPeers(config), tickMs: 10, electionTicks: 30, heartbeatTicks: 5, requestTimeoutMs: retryMs, logger: logger.child({ layer: 'raft' }) },
       agent.raftApp,
     );
+    // The store's own debugging API (GET /v1/status, /v1/kv) on the Raft port: `conclavectl raft status`.
+    registerKvApi(agent.raftApp, agent.raft);
     agent.raft.on('fatal', (err: Error) => opts.onFatal(`raft stopped: ${err.message}`));
     await agent.raftApp.listen({ host: config.raft.bind_addr.host, port: config.raft.bind_addr.port });
 

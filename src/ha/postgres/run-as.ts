@@ -10,9 +10,9 @@
 // ("no rewind required") and what we show operators does not depend on the host's language.
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { chmod, chown, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { PgCommandError } from './errors.ts';
 
@@ -140,6 +140,23 @@ export class PgRunner {
     await mkdir(dir, { recursive: true });
     await chmod(dir, mode);
     await this.giveToUser(dir);
+    await this.makeReachable(dir);
+  }
+
+  /*
+   * Started as root we drop privileges for PostgreSQL ourselves, so the path to its data directory
+   * must be walkable by that user. Directories we own that deny it (a raft data dir's parent made
+   * 0700, say) get search permission for others: traversal only, no listing.
+   */
+  private async makeReachable(dir: string): Promise<void> {
+    const user = await this.user();
+    if (!user) return;
+    for (let d = dirname(resolve(dir)); d !== dirname(d); d = dirname(d)) {
+      const st = await stat(d);
+      if (st.uid !== process.getuid?.() || (st.mode & 0o001) !== 0) continue;
+      if (st.uid === user.uid || (st.gid === user.gid && (st.mode & 0o010) !== 0)) continue;
+      await chmod(d, (st.mode & 0o7777) | 0o001);
+    }
   }
 
   /** chown to the run-as user; nothing when we run as ourselves. */
