@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint';
 const ioModules = ['node:*', 'fs', 'net', 'http', 'level', 'classic-level', 'undici', 'pg', 'fastify', 'pino'];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'data/**'] },
+  { ignores: ['node_modules/**', 'dist/**', 'data/**', 'scratch/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
