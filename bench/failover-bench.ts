@@ -47,7 +47,7 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-const c = await AgentCluster.create(NAMES.map((name) => ({ name })));
+const c = await AgentCluster.create(NAMES.map((name) => ({ name })), { logLevel: 'info' });
 const results: { bootstrapMs: number; failoverMs: number[]; idle: { name: string; rssMiB: number; cpuSecondsPerMinute: number }[] } = { bootstrapMs: 0, failoverMs: [], idle: [] };
 try {
   const t0 = performance.now();

@@ -185,7 +185,14 @@ export class ClusterStore {
     // (Re)grant when new, expired (the member key went with it), or the TTL changed.
     if (!renewed) this.expectType(await this.propose({ type: 'leaseGrant', lease, ttlMs }), 'leaseGrant');
     this.memberLeases.add(name);
-    const r = await this.propose({ type: 'put', key: this.key(KEYS.membersDir + name), value: JSON.stringify(data), lease });
+    const key = this.key(KEYS.membersDir + name);
+    const value = JSON.stringify(data);
+    // Unchanged data on a renewed lease needs no write: the keep-alive above has applied here, so
+    // this local read shows whether the key is still there with this value. Halves an idle
+    // member's writes.
+    const current = this.raft.state.get(key);
+    if (renewed && current !== null && current.value === value && current.lease === lease) return true;
+    const r = await this.propose({ type: 'put', key, value, lease });
     if (r.type === 'error' && r.error === 'ERR_LEASE_NOT_FOUND') {
       // Revoked between renewal and put (a TTL shorter than a round trip); next cycle re-grants.
       this.memberLeases.delete(name);

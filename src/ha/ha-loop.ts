@@ -123,7 +123,11 @@ export class HaLoop {
     this.cycles++;
     let reason: string;
     try {
-      const [pgStatus, dataDirEmpty, control] = await Promise.all([pg.status().catch(() => NOT_RUNNING), pg.dataDirEmpty(), pg.controlData().catch(() => null)]);
+      const pgStatus = await pg.status().catch(() => NOT_RUNNING);
+      // pg_controldata is a process spawn: while PostgreSQL runs, what decide() needs from it (the
+      // system identifier) cannot change, so it is read only when PostgreSQL is not running.
+      const dataDirEmpty = pgStatus.running ? false : await pg.dataDirEmpty();
+      const control = pgStatus.running && this.lastControl !== null ? this.lastControl : await pg.controlData().catch(() => null);
       this.lastPg = pgStatus;
       this.lastControl = control;
       let cluster: ClusterView | null = null;

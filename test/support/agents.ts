@@ -39,6 +39,8 @@ export interface ClusterOptions {
   /** Extra dynamic settings for bootstrap.dcs (merged over the test timing). */
   dcs?: Record<string, unknown>;
   postgresql?: Record<string, unknown>;
+  /** The agents' log level; default debug (a failing test prints the last lines). */
+  logLevel?: 'debug' | 'info';
   /**
    * Run node i inside the lab's namespace i: members talk over the lab's cluster network, the
    * test reaches each node over its control link (so it still sees a node that is cut off).
@@ -104,7 +106,7 @@ export class AgentCluster {
           ...opts.postgresql,
         },
         tags: spec.tags ?? {},
-        log: { level: 'debug' },
+        log: { level: opts.logLevel ?? 'debug' },
       };
       await writeFile(node.configPath, stringify(config));
       c.nodes.set(spec.name, node);
