@@ -12,6 +12,7 @@ import type { AgentConfig, HostPort } from './config/types.ts';
 import { PostgresController } from './postgres/controller.ts';
 import { HaLoop } from './ha-loop.ts';
 import { registerPatroniApi } from '../api/patroni-api.ts';
+import { CallbackRunner } from './callbacks.ts';
 
 const addr = (h: HostPort): string => (h.host.includes(':') ? `[${h.host}]:${h.port}` : `${h.host}:${h.port}`);
 
@@ -39,6 +40,7 @@ export class Agent {
   loop!: HaLoop;
   store!: ClusterStore;
   private kv!: ForwardingKv;
+  private callbacks!: CallbackRunner;
 
   private constructor(opts: AgentOptions) {
     this.config = opts.config;
@@ -79,7 +81,11 @@ export class Agent {
       timeoutMs: config.postgresql.pg_ctl_timeout * 1000,
       logger: logger.child({ layer: 'postgres' }),
     });
-    agent.loop = new HaLoop({ config, store: agent.store, pg: agent.pg, logger: logger.child({ layer: 'ha' }), now, onFatal: opts.onFatal });
+    const runAs = process.getuid?.() === 0 ? config.postgresql.run_as : null;
+    agent.callbacks = new CallbackRunner({ commands: config.postgresql.callbacks, scope: config.scope, runAs, logger: logger.child({ layer: 'callbacks' }) });
+    const unsupported = config.postgresql.create_replica_methods.filter((m) => m !== 'basebackup');
+    if (unsupported.length > 0) logger.warn({ unsupported }, 'postgresql.create_replica_methods: only basebackup is supported; the others are skipped');
+    agent.loop = new HaLoop({ config, store: agent.store, pg: agent.pg, logger: logger.child({ layer: 'ha' }), now, onFatal: opts.onFatal, callbacks: agent.callbacks });
 
     agent.apiApp = Fastify({ logger: false });
     registerPatroniApi(agent.apiApp, { config, loop: agent.loop, now });
@@ -95,7 +101,9 @@ export class Agent {
   async stop(opts: { stopPostgres: boolean } = { stopPostgres: true }): Promise<void> {
     await this.loop.stop();
     if (opts.stopPostgres) {
+      const wasRunning = (await this.pg.postmasterPid().catch(() => null)) !== null;
       await this.pg.stop('fast').catch((err: Error) => this.logger.error({ err }, 'could not stop postgres'));
+      if (wasRunning) this.callbacks.fire('on_stop', this.loop.lastPg.role ?? 'replica');
       this.loop.guard.disarm();
       await this.store.deleteLeader(this.config.name).catch(() => undefined);
     }

@@ -13,6 +13,7 @@ import type { PostgresController } from './postgres/controller.ts';
 import { slotNameFor } from './postgres/conf-files.ts';
 import type { LeaseGuard } from './lease-guard.ts';
 import type { MemberState } from './member-data.ts';
+import type { CallbackRunner } from './callbacks.ts';
 
 /** The agent's mutable state that actions change and the next cycle's facts read. */
 export interface AgentState {
@@ -32,6 +33,7 @@ export interface ExecutorDeps {
   guard: LeaseGuard;
   state: AgentState;
   logger: Logger;
+  callbacks: CallbackRunner;
   settings: () => DynamicConfig;
   /** Ask for a cycle as soon as possible (a task finished, the lock changed hands). */
   wake: () => void;
@@ -72,6 +74,7 @@ async function run(action: Action, cluster: ClusterView | null, deps: ExecutorDe
         state.memberState = 'starting';
         await pg.start({ role: 'primary', upstream: null, slotName: null });
         state.memberState = 'running';
+        deps.callbacks.fire('on_start', 'primary');
       });
     case 'startReplica':
       return background(deps, action.rewind ? 'rewind' : 'start', async () => {
@@ -148,6 +151,7 @@ async function startReplica(deps: ExecutorDeps, upstream: Upstream | null): Prom
   await pg.start({ role: 'replica', upstream, slotName: upstream ? slotNameFor(config.name) : null });
   state.rewindFailed = false;
   state.memberState = 'running';
+  deps.callbacks.fire('on_start', 'replica');
 }
 
 function holdLease(deps: ExecutorDeps, leaseExpiresAt: number): void {
@@ -192,6 +196,7 @@ async function promote(deps: ExecutorDeps, cluster: ClusterView | null): Promise
     state.task = null;
   }
   state.checkpointAfterPromote = false;
+  deps.callbacks.fire('on_role_change', 'primary');
   // The checkpoint makes pg_control show the new timeline, which pg_rewind on the old primary
   // reads; until it is done our member key says so and rewinders wait.
   void pg.checkpoint().then(
@@ -212,6 +217,7 @@ export async function demote(deps: ExecutorDeps, mode: DemoteMode): Promise<void
   const { pg, store, config, state, guard } = deps;
   await pg.stop('immediate');
   state.memberState = 'stopped';
+  deps.callbacks.fire('on_role_change', 'demoted');
   if (mode === 'immediate') {
     guard.disarm();
     state.leaseExpiresAt = null;
@@ -245,6 +251,7 @@ async function bootstrap(deps: ExecutorDeps): Promise<void> {
     await pg.initdb();
     await pg.start({ role: 'primary', upstream: null, slotName: null });
     await pg.createRoles();
+    deps.callbacks.fire('on_start', 'primary');
     const control = await pg.controlData();
     if (!control) throw new Error('pg_controldata found no cluster after initdb');
     const r = await store.attemptToAcquireLeader(config.name, config.bootstrap.dcs.ttl * 1000);

@@ -19,6 +19,7 @@ import { execute } from './ha-actions.ts';
 import type { AgentState } from './ha-actions.ts';
 import { memberData, peerReportFrom } from './member-data.ts';
 import type { LocalState } from './member-data.ts';
+import type { CallbackRunner } from './callbacks.ts';
 
 export interface HaLoopDeps {
   config: AgentConfig;
@@ -29,6 +30,7 @@ export interface HaLoopDeps {
   now: () => number;
   /** Called when the agent must stop (a fatal decision). */
   onFatal: (message: string) => void;
+  callbacks: CallbackRunner;
 }
 
 export class HaLoop {
@@ -134,7 +136,7 @@ export class HaLoop {
       let storeError: string | null = null;
       try {
         cluster = await store.getCluster();
-        this.adoptDynamicConfig(cluster);
+        if (this.adoptDynamicConfig(cluster)) await this.applyParameters();
         for (const m of cluster.members) this.membersLastSeen.set(m.name, now());
       } catch (err) {
         storeError = (err as { code?: string }).code ?? (err as Error).message;
@@ -177,6 +179,7 @@ export class HaLoop {
         guard: this.guard,
         state: this.state,
         logger: this.log,
+        callbacks: this.deps.callbacks,
         settings: () => this.dynamic,
         wake: () => this.wake(),
         fatal: (message) => this.deps.onFatal(message),
@@ -210,7 +213,7 @@ export class HaLoop {
   localState(): LocalState {
     const pg = this.lastPg;
     const state = this.state.task === null && pg.running ? 'running' : pg.starting ? 'starting' : this.state.memberState;
-    return { pg, state, checkpointAfterPromote: this.state.checkpointAfterPromote, isLeader: this.isLeader() };
+    return { pg, state, checkpointAfterPromote: this.state.checkpointAfterPromote, isLeader: this.isLeader(), pendingRestartReasons: this.deps.pg.pendingRestartReasons() };
   }
 
   /** GET /patroni on every other member in parallel; no answer within the timeout = unreachable. */
@@ -243,17 +246,35 @@ export class HaLoop {
     );
   }
 
-  /** The cluster's `config` key, when valid, replaces the settings in force (Patroni: dynamic config). */
-  private adoptDynamicConfig(cluster: ClusterView): void {
-    if (!cluster.config) return;
+  /**
+   * The cluster's `config` key, when valid, replaces the settings in force (Patroni: dynamic
+   * config). True when PostgreSQL's parameters changed with it.
+   */
+  private adoptDynamicConfig(cluster: ClusterView): boolean {
+    if (!cluster.config) return false;
     try {
       const next = validateDynamicConfig(cluster.config.value, 'config');
-      if (JSON.stringify(next) !== JSON.stringify(this.dynamic)) {
-        this.log.info({ ttl: next.ttl, loop_wait: next.loop_wait, retry_timeout: next.retry_timeout }, 'dynamic configuration changed');
-        this.dynamic = next;
-      }
+      if (JSON.stringify(next) === JSON.stringify(this.dynamic)) return false;
+      this.log.info({ ttl: next.ttl, loop_wait: next.loop_wait, retry_timeout: next.retry_timeout }, 'dynamic configuration changed');
+      const parametersChanged = JSON.stringify(next.postgresql.parameters) !== JSON.stringify(this.dynamic.postgresql.parameters);
+      this.dynamic = next;
+      return parametersChanged;
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'the config key is invalid; keeping the settings in force');
+      return false;
+    }
+  }
+
+  /** Dynamic parameters under the local ones (local wins, as in Patroni), reloaded into PostgreSQL. */
+  private async applyParameters(): Promise<void> {
+    const merged = { ...this.dynamic.postgresql.parameters, ...this.deps.config.postgresql.parameters };
+    try {
+      await this.deps.pg.applyParameters(merged);
+      if (this.lastPg.running) this.deps.callbacks.fire('on_reload', this.lastPg.role ?? 'replica');
+      const pending = this.deps.pg.pendingRestartReasons();
+      this.log.info({ pending }, pending.length > 0 ? 'parameters reloaded; some need a restart' : 'parameters reloaded');
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'could not apply the changed parameters');
     }
   }
 
@@ -276,6 +297,7 @@ export class HaLoop {
       const st = await this.deps.pg.status();
       if (st.role === 'primary' || st.running || st.starting) await this.deps.pg.stop('immediate');
       this.state.memberState = 'stopped';
+      this.deps.callbacks.fire('on_role_change', 'demoted');
     } catch (err) {
       this.log.error({ err }, 'could not stop postgres after the lease deadline');
     }

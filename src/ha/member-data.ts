@@ -17,6 +17,8 @@ export interface LocalState {
   /** false between a promotion and the checkpoint after it (rewinders wait for it). */
   readonly checkpointAfterPromote: boolean | null;
   readonly isLeader: boolean;
+  /** Command-line parameters changed since the postmaster started (PostgreSQL cannot report these). */
+  readonly pendingRestartReasons: readonly string[];
 }
 
 const hostPort = (h: { host: string; port: number }): string => (h.host.includes(':') ? `[${h.host}]:${h.port}` : `${h.host}:${h.port}`);
@@ -48,7 +50,8 @@ export function memberData(config: AgentConfig, local: LocalState): JsonObject {
   }
   if (pg.timeline !== null) data.timeline = pg.timeline;
   if (Object.keys(config.tags.all).length > 0) data.tags = config.tags.all;
-  if (pg.pendingRestart) data.pending_restart = true;
+  if (pg.pendingRestart || local.pendingRestartReasons.length > 0) data.pending_restart = true;
+  if (local.pendingRestartReasons.length > 0) data.pending_restart_reason = local.pendingRestartReasons.join('; ');
   if (local.checkpointAfterPromote === false) data.checkpoint_after_promote = false;
   return data;
 }
@@ -73,7 +76,8 @@ export function patroniStatus(config: AgentConfig, local: LocalState, extra: { c
     body.xlog = { received_location: pg.receivedLsn, replayed_location: pg.replayedLsn, paused: false };
     body.replication_state = pg.replicationState;
   }
-  if (pg.pendingRestart) body.pending_restart = true;
+  if (pg.pendingRestart || local.pendingRestartReasons.length > 0) body.pending_restart = true;
+  if (local.pendingRestartReasons.length > 0) body.pending_restart_reason = local.pendingRestartReasons.join('; ');
   return body;
 }
 

@@ -2,15 +2,23 @@
 // bootstrap with replication to every member; kill -9 of the primary's agent and PostgreSQL
 // together → exactly one new primary holding every acknowledged row; the old primary rejoins with
 // pg_rewind after a restart; PostgreSQL alone killed on the primary → restarted by its agent on
-// the same timeline, no failover.
+// the same timeline, no failover. Along the way: callbacks fire with Patroni's arguments, and a
+// parameter changed in the cluster's dynamic config is reloaded everywhere (or, for a
+// command-line parameter, reported as pending restart).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { AgentCluster } from '../support/agents.ts';
-import { sleep } from '../support/processes.ts';
+import { sleep, makeTempDir, removeDir } from '../support/processes.ts';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 
 const NAMES = ['n1', 'n2', 'n3'];
 let cluster: AgentCluster;
-after(() => cluster?.stopAll());
+let callbackDir = '';
+after(async () => {
+  await cluster?.stopAll();
+  if (callbackDir) await removeDir(callbackDir);
+});
 
 /** The node and what /patroni says of it. */
 async function roles(c: AgentCluster): Promise<Record<string, string>> {
@@ -28,7 +36,17 @@ async function rowCount(c: AgentCluster, node: string): Promise<number | null> {
 }
 
 test('bootstrap, failover after kill -9 of agent and PostgreSQL, rejoin with pg_rewind, PostgreSQL crash restart', async () => {
-  cluster = await AgentCluster.create(NAMES.map((name) => ({ name })));
+  // A callback script that records its arguments (it runs as the postgres user).
+  callbackDir = await makeTempDir('conclave-callbacks-');
+  await chmod(callbackDir, 0o777);
+  const script = join(callbackDir, 'cb.sh');
+  const callbackLog = join(callbackDir, 'calls.log');
+  await writeFile(script, `#!/bin/sh\necho "$@" >> ${callbackLog}\n`, { mode: 0o755 });
+  await writeFile(callbackLog, '', { mode: 0o666 });
+  await chmod(callbackLog, 0o666);
+  const calls = async (): Promise<string[]> => (await readFile(callbackLog, 'utf8')).split('\n').filter(Boolean);
+  const callbacks = { on_start: script, on_role_change: script, on_reload: script };
+  cluster = await AgentCluster.create(NAMES.map((name) => ({ name })), { postgresql: { callbacks } });
   await cluster.startAll();
 
   // --- Bootstrap: one primary, two streaming replicas with the data.
@@ -44,6 +62,28 @@ test('bootstrap, failover after kill -9 of agent and PostgreSQL, rejoin with pg_
   assert.equal(onReplica, null, 'a replica refuses writes');
   const slots = await cluster.trySql(first, "select slot_name from pg_replication_slots where slot_type = 'physical' order by 1");
   assert.deepEqual(slots?.rows.map((r: { slot_name: string }) => r.slot_name), NAMES.filter((n) => n !== first), 'one physical slot per replica');
+  await cluster.waitFor('on_start callbacks', async () => (await calls()).filter((l) => l.startsWith('on_start')).length === 3);
+  assert.deepEqual((await calls()).filter((l) => l.startsWith('on_start')).sort(), ['on_start primary test', 'on_start replica test', 'on_start replica test']);
+
+  // --- A parameter changed in the dynamic config is reloaded on every member; a command-line
+  // one is reported as pending restart instead.
+  const configKey = '/service/test/config';
+  const dynamic = JSON.parse((await cluster.getKey(configKey))!) as { postgresql: { parameters: Record<string, unknown> } };
+  dynamic.postgresql.parameters.work_mem = '7MB';
+  await cluster.putKey(configKey, JSON.stringify(dynamic));
+  for (const n of NAMES) await cluster.waitFor(`work_mem reloaded on ${n}`, async () => (await cluster.trySql(n, 'show work_mem'))?.rows[0]?.work_mem === '7MB');
+  dynamic.postgresql.parameters.max_connections = 120;
+  await cluster.putKey(configKey, JSON.stringify(dynamic));
+  for (const n of NAMES) {
+    await cluster.waitFor(`${n} to report a pending restart`, async () => (await cluster.api(n))?.body.pending_restart === true);
+  }
+  assert.match(String((await cluster.api(first))?.body.pending_restart_reason), /max_connections changed; needs a restart/);
+  assert.ok((await calls()).includes('on_reload primary test'), 'on_reload fired on the primary');
+  // Back as it was: a primary restarted with more connections than its replicas would pause
+  // their recovery (PostgreSQL requires replicas to have at least as many).
+  delete dynamic.postgresql.parameters.max_connections;
+  await cluster.putKey(configKey, JSON.stringify(dynamic));
+  for (const n of NAMES) await cluster.waitFor(`${n} to drop the pending restart`, async () => (await cluster.api(n))?.body.pending_restart === undefined);
 
   // --- kill -9 of the primary's agent and PostgreSQL together, while writes continue.
   let acked = 200;
@@ -60,6 +100,7 @@ test('bootstrap, failover after kill -9 of agent and PostgreSQL, rejoin with pg_
     } else assert.equal(w, null, `${n} is not a second writable primary`);
   }
   assert.equal(await rowCount(cluster, second), acked, 'every acknowledged row is on the new primary');
+  await cluster.waitFor('the on_role_change callback', async () => (await calls()).includes('on_role_change primary test'));
   const tl = await cluster.trySql(second, 'select timeline_id from pg_control_checkpoint()');
   assert.equal((tl?.rows[0] as { timeline_id: number }).timeline_id, 2, 'the new primary is on timeline 2 after its checkpoint');
 

@@ -150,6 +150,35 @@ export class AgentCluster {
     }
   }
 
+  /** Reads a key of the replicated store through a member's debug API (on its Raft port). */
+  async getKey(key: string): Promise<string | null> {
+    for (const n of this.nodes.values()) {
+      try {
+        const res = await request(`http://${n.testHost}:${n.raftPort}/v1/kv/${encodeURIComponent(key)}`, { headersTimeout: 2000, bodyTimeout: 2000 });
+        const body = (await res.body.json()) as { value?: string };
+        if (res.statusCode === 200) return body.value ?? null;
+        if (res.statusCode === 404) return null;
+      } catch {
+        // try the next member
+      }
+    }
+    throw new Error(`no member answered a read of ${key}`);
+  }
+
+  /** Writes a key of the replicated store at whichever member leads Raft. */
+  async putKey(key: string, value: string): Promise<void> {
+    for (const n of this.nodes.values()) {
+      try {
+        const res = await request(`http://${n.testHost}:${n.raftPort}/v1/kv/${encodeURIComponent(key)}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ value }), headersTimeout: 2000, bodyTimeout: 2000 });
+        await res.body.dump();
+        if (res.statusCode === 200) return;
+      } catch {
+        // try the next member
+      }
+    }
+    throw new Error(`no member accepted a write of ${key}`);
+  }
+
   /** Names of the nodes whose /primary answers 200 right now. */
   async primaries(names = [...this.nodes.keys()]): Promise<string[]> {
     const codes = await Promise.all(names.map(async (n) => ((await this.api(n, '/primary'))?.status === 200 ? n : null)));

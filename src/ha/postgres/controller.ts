@@ -69,9 +69,16 @@ export class PostgresController {
   private readonly conn: PgConnection;
   private readonly superuserTarget: ConnectTarget;
   private readonly logger: Logger;
+  /** The user parameters in force (the dynamic config can change them at run time). */
+  private parameters: Readonly<Record<string, ParameterValue>>;
+  /** The last recovery setup written, so a parameter change rewrites the same role's files. */
+  private lastStartOptions: StartOptions | null = null;
+  /** The protected command-line arguments the running postmaster was started with. */
+  private startedWithArgs: string[] | null = null;
 
   constructor(opts: PostgresControllerOptions) {
     this.opts = opts;
+    this.parameters = opts.parameters;
     this.name = opts.name;
     this.dataDir = resolve(opts.dataDir);
     if (this.dataDir === '/') throw new PostgresError('ERR_PG_BAD_OPTION', 'the data directory cannot be /');
@@ -127,7 +134,28 @@ export class PostgresController {
   async writeConfig(opts: StartOptions): Promise<void> {
     const r = this.opts.replication;
     const recovery = opts.role === 'replica' ? { upstream: opts.upstream, slotName: opts.slotName, user: r.username, password: r.password, applicationName: this.name } : null;
-    await writeConfFiles(this.runner, this.dataDir, { parameters: this.opts.parameters, pgHba: this.opts.pgHba, recovery }, COMMAND_LINE_PARAMETERS);
+    await writeConfFiles(this.runner, this.dataDir, { parameters: this.parameters, pgHba: this.opts.pgHba, recovery }, COMMAND_LINE_PARAMETERS);
+    this.lastStartOptions = opts;
+  }
+
+  /**
+   * New user parameters (a changed dynamic config): rewritten into postgresql.conf and reloaded
+   * when PostgreSQL runs. What a reload cannot change shows up as pending restart: PostgreSQL's own
+   * pending_restart for file settings, pendingRestartReasons() for the command-line ones.
+   */
+  async applyParameters(parameters: Readonly<Record<string, ParameterValue>>): Promise<void> {
+    this.parameters = parameters;
+    if (this.lastStartOptions === null || (await this.postmasterPid()) === null) return;
+    await this.writeConfig(this.lastStartOptions);
+    await this.reload();
+  }
+
+  /** Command-line parameters whose configured value differs from the running postmaster's. */
+  pendingRestartReasons(): string[] {
+    if (this.startedWithArgs === null) return [];
+    const now = protectedArgs(this.commandLineSpec());
+    const before = new Set(this.startedWithArgs);
+    return now.filter((a) => !before.has(a)).map((a) => `${a.replace(/^--/, '').split('=')[0]} changed; needs a restart`);
   }
 
   /**
@@ -147,7 +175,9 @@ export class PostgresController {
     let child;
     try {
       await this.runner.giveToUser(this.logFile);
-      const args = ['-D', this.dataDir, `--config-file=${join(this.dataDir, 'postgresql.conf')}`, ...protectedArgs(this.commandLineSpec())];
+      const protectedNow = protectedArgs(this.commandLineSpec());
+      const args = ['-D', this.dataDir, `--config-file=${join(this.dataDir, 'postgresql.conf')}`, ...protectedNow];
+      this.startedWithArgs = protectedNow;
       this.logger.info({ role: opts.role, upstream: opts.upstream, log: this.logFile }, 'starting postgres');
       child = await this.runner.spawnDetached('postgres', args, logFd);
     } finally {
@@ -364,7 +394,7 @@ export class PostgresController {
   // -------------------------------------------------------------------------------------------
 
   private commandLineSpec(): { listen: PgEndpoint; scope: string; parameters: Readonly<Record<string, ParameterValue>> } {
-    return { listen: this.opts.listen, scope: this.opts.scope, parameters: this.opts.parameters };
+    return { listen: this.opts.listen, scope: this.opts.scope, parameters: this.parameters };
   }
 
   private async inRecovery(): Promise<boolean> {
