@@ -215,3 +215,22 @@ test('leaseExpiresAt counts from the moment the grant or keep-alive was sent, no
   assert.deepEqual(u, { held: true, leaseExpiresAt: sentAt[1] + 30_000 });
   await store.deleteLeader('pg1');
 });
+
+test('a read answered from a state older than one already seen is refused as unavailable, not believed', async () => {
+  // A store that goes back in time (a member restored from an old copy): the one situation a
+  // real embedded member cannot produce on demand, so a stand-in replays it.
+  let applied = 10;
+  const stale = {
+    propose: () => Promise.reject(new Error('read-only')),
+    readBarrier: () => Promise.resolve(),
+    state: { get appliedIndex() { return applied; }, get: () => null, range: () => [], lease: () => null },
+    on: () => undefined,
+    off: () => undefined,
+  };
+  const store = new ClusterStore({ raft: stale, scope: 'stale', now });
+  await store.getCluster();
+  applied = 7;
+  await assert.rejects(store.getCluster(), (e: unknown) => (e as { code?: string }).code === 'ERR_STALE_READ');
+  applied = 12;
+  await store.getCluster();
+});

@@ -52,8 +52,19 @@ export class ClusterStoreError extends Error {
   }
 }
 
+/** A read answered from a state older than one this store already saw (code ERR_STALE_READ). */
+export class StaleReadError extends Error {
+  readonly code = 'ERR_STALE_READ';
+  constructor(message: string) {
+    super(message);
+    this.name = 'StaleReadError';
+  }
+}
+
 export class ClusterStore {
   private readonly raft: ReplicatedKv;
+  /** The highest applied index a read of ours has seen; no later answer may be older. */
+  private highestSeenIndex = 0;
   private readonly now: () => number;
   /** `${namespace}/${scope}/` */
   readonly prefix: string;
@@ -87,6 +98,13 @@ export class ClusterStore {
   /** A linearizable snapshot of the whole prefix (ReadIndex, then one local range read). */
   async getCluster(): Promise<ClusterView> {
     await this.raft.readBarrier();
+    // After a ReadIndex barrier the state is at least as new as any write committed before the
+    // call, so this cannot fail with our own embedded member; it is the guard the issue asks for
+    // against an answer from a member that is behind (a restored or replaced store), which must
+    // read as "store unavailable", never as an older truth.
+    const index = this.raft.state.appliedIndex;
+    if (index < this.highestSeenIndex) throw new StaleReadError(`the store answered from index ${index}, behind index ${this.highestSeenIndex} already seen`);
+    this.highestSeenIndex = index;
     return parseClusterView(this.prefix, this.raft.state.range(this.prefix));
   }
 

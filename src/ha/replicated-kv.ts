@@ -6,6 +6,8 @@ import type { KeyChange } from '../raft/kv/state-machine.ts';
 
 /** Local reads of the applied state; linearizable only after readBarrier() has resolved. */
 export interface KvReader {
+  /** The log index of the last entry applied to this state. */
+  readonly appliedIndex: number;
   get(key: string): KeyValue | null;
   range(prefix: string): KeyValue[];
   lease(id: string): LeaseInfo | null;
