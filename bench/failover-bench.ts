@@ -6,6 +6,7 @@
 //   - idle cost: each agent's RSS and CPU seconds per minute over --idle-seconds of a quiet cluster.
 // Usage: node --import tsx bench/failover-bench.ts [--runs 5] [--idle-seconds 60]
 import { readFileSync } from 'node:fs';
+import { request } from 'undici';
 import { AgentCluster } from '../test/support/agents.ts';
 import { sleep } from '../test/support/processes.ts';
 
@@ -89,6 +90,12 @@ try {
     await sleep(IDLE_SECONDS * 1000);
     results.idle = NAMES.map((name, i) => ({ name, rssMiB: rssMiB(pids[i]), cpuSecondsPerMinute: ((cpuSeconds(pids[i]) - before[i]) / IDLE_SECONDS) * 60 }));
     for (const r of results.idle) process.stdout.write(`idle agent ${r.name}: RSS ${r.rssMiB.toFixed(0)} MiB, CPU ${r.cpuSecondsPerMinute.toFixed(2)} s per minute\n`);
+    // The Raft log stays bounded although leases are renewed every loop: snapshots compact it.
+    for (const n of NAMES) {
+      const res = await request(`http://127.0.0.1:${c.node(n).raftPort}/v1/status`);
+      const st = (await res.body.json()) as { firstIndex: number; lastIndex: number };
+      process.stdout.write(`raft log on ${n}: entries ${st.firstIndex}..${st.lastIndex} (${st.lastIndex - st.firstIndex + 1} kept)\n`);
+    }
   }
   if (results.failoverMs.length > 0) {
     const f = results.failoverMs;

@@ -24,7 +24,8 @@ const children = new Map<string, ChildProcess>();
 let stopping = false;
 
 for (const n of NODES) {
-  const child = spawn(process.execPath, [join(root, 'bin/conclave.js'), n.config], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  // JSON logs, whatever the file says: this script picks the decisions out of them.
+  const child = spawn(process.execPath, [join(root, 'bin/conclave.js'), n.config], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CONCLAVE_LOG_TYPE: 'json' } });
   const show = (chunk: Buffer): void => {
     for (const line of chunk.toString().split('\n')) {
       if (!line) continue;

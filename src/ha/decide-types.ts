@@ -30,6 +30,8 @@ export interface DecideSettings {
   readonly checkTimeline: boolean;
   readonly usePgRewind: boolean;
   readonly removeDataDirectoryOnRewindFailure: boolean;
+  /** Re-clone a member whose timeline diverged when pg_rewind is off (Patroni's option of that name). */
+  readonly removeDataDirectoryOnDivergedTimelines: boolean;
   readonly useSlots: boolean;
   readonly memberSlotsTtlMs: number;
 }

@@ -35,7 +35,7 @@ function input(me: Partial<LocalFacts> = {}, over: Partial<DecideInput> = {}): D
     now: 10_000,
     me: { name: 'node2', nofailover: false, failoverPriority: 1, clonefrom: false, dataDirEmpty: false, control: control('in archive recovery'), pg: replicaPg(), task: null, rewindFailed: false, ...me },
     cluster: cluster(), storeError: null, leaseExpiresAt: null, peers: [],
-    settings: { ttlMs: 2000, maximumLagOnFailover: 1048576, checkTimeline: false, usePgRewind: true, removeDataDirectoryOnRewindFailure: false, useSlots: true, memberSlotsTtlMs: 1_800_000 },
+    settings: { ttlMs: 2000, maximumLagOnFailover: 1048576, checkTimeline: false, usePgRewind: true, removeDataDirectoryOnRewindFailure: false, removeDataDirectoryOnDivergedTimelines: false, useSlots: true, memberSlotsTtlMs: 1_800_000 },
     membersLastSeen: new Map(),
     ...over,
   };
@@ -97,6 +97,10 @@ test('a former primary rejoins with pg_rewind, but only after the new primary ch
   assert.deepEqual(types(failed), []);
   const failedWipe = decide(input({ ...me, rewindFailed: true }, { cluster: locked, settings: { ...input().settings, removeDataDirectoryOnRewindFailure: true } }));
   assert.deepEqual(types(failedWipe), ['clone']);
+  // pg_rewind off: start as is, or re-clone when remove_data_directory_on_diverged_timelines says so.
+  const noRewind = { ...input().settings, usePgRewind: false };
+  assert.deepEqual(types(decide(input(me, { cluster: locked, settings: noRewind }))), ['startReplica']);
+  assert.deepEqual(types(decide(input(me, { cluster: locked, settings: { ...noRewind, removeDataDirectoryOnDivergedTimelines: true } }))), ['clone']);
   // A replica that merely crashed restarts without rewinding.
   const replica = decide(input({ name: 'node3', pg: downPg, control: control('in archive recovery', 2) }, { cluster: locked }));
   assert.deepEqual(replica.actions, [{ type: 'startReplica', upstream: { name: 'node2', host: '127.0.0.1', port: 5433 }, rewind: false }]);

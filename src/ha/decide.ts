@@ -94,6 +94,9 @@ function postgresDown(input: DecideInput, cluster: ClusterView, iHoldLock: boole
 
   const leaderTimeline = typeof leader?.data.timeline === 'number' ? leader.data.timeline : null;
   const diverged = wasPrimary || (leaderTimeline !== null && me.control !== null && me.control.timeline > leaderTimeline);
+  if (diverged && !settings.usePgRewind && settings.removeDataDirectoryOnDivergedTimelines) {
+    return { actions: [{ type: 'clone', from: upstream }], reason: `re-creating the replica from ${upstream.name}: I was a primary and pg_rewind is off` };
+  }
   if (!diverged || !settings.usePgRewind) {
     const caveat = diverged ? ' (pg_rewind is off: if our timelines diverged it will not stream)' : '';
     return { actions: [{ type: 'startReplica', upstream, rewind: false }], reason: `starting postgres as a replica of ${upstream.name}${caveat}` };

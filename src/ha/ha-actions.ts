@@ -112,7 +112,7 @@ async function run(action: Action, cluster: ClusterView | null, deps: ExecutorDe
       await demote(deps, action.mode);
       return null;
     case 'follow':
-      await pg.writeConfig({ role: 'replica', upstream: action.upstream, slotName: slotNameFor(config.name) });
+      await pg.writeConfig({ role: 'replica', upstream: action.upstream, slotName: ownSlot(deps) });
       await pg.reload();
       return null;
     case 'syncSlots':
@@ -147,11 +147,16 @@ function background(deps: ExecutorDeps, name: string, fn: () => Promise<void>): 
 }
 
 async function startReplica(deps: ExecutorDeps, upstream: Upstream | null): Promise<void> {
-  const { pg, config, state } = deps;
-  await pg.start({ role: 'replica', upstream, slotName: upstream ? slotNameFor(config.name) : null });
+  const { pg, state } = deps;
+  await pg.start({ role: 'replica', upstream, slotName: upstream ? ownSlot(deps) : null });
   state.rewindFailed = false;
   state.memberState = 'running';
   deps.callbacks.fire('on_start', 'replica');
+}
+
+/** The slot this member streams through, when the cluster uses slots (use_slots). */
+function ownSlot(deps: ExecutorDeps): string | null {
+  return deps.settings().postgresql.use_slots ? slotNameFor(deps.config.name) : null;
 }
 
 function holdLease(deps: ExecutorDeps, leaseExpiresAt: number): void {

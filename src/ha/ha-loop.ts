@@ -166,6 +166,7 @@ export class HaLoop {
           checkTimeline: this.dynamic.check_timeline,
           usePgRewind: config.postgresql.use_pg_rewind ?? this.dynamic.postgresql.use_pg_rewind,
           removeDataDirectoryOnRewindFailure: config.postgresql.remove_data_directory_on_rewind_failure,
+          removeDataDirectoryOnDivergedTimelines: config.postgresql.remove_data_directory_on_diverged_timelines,
           useSlots: this.dynamic.postgresql.use_slots,
           memberSlotsTtlMs: this.dynamic.member_slots_ttl * 1000,
         },

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { loadConfigFile } from './config/load.ts';
 import type { AgentConfig } from './config/types.ts';
 import { Agent } from './agent.ts';
+import { plainStream } from './log-format.ts';
 
 const USAGE = 'usage: conclave [--validate-config] [config.yml]';
 
@@ -36,8 +37,8 @@ if (validateOnly) {
   process.exit(0);
 }
 
-const destination = config.log.dir ? pino.destination({ dest: join(config.log.dir, `${config.name}.log`), mkdir: true }) : pino.destination(1);
-const logger = pino({ level: config.log.level, base: { name: config.name } }, destination);
+const destination = config.log.dir ? pino.destination({ dest: join(config.log.dir, `${config.name}.log`), mkdir: true, sync: true }) : pino.destination({ fd: 1, sync: true });
+const logger = pino({ level: config.log.level, base: { name: config.name } }, config.log.type === 'plain' ? plainStream(destination) : destination);
 
 let agent: Agent | null = null;
 let stopping = false;
@@ -50,7 +51,6 @@ async function shutdown(code: number): Promise<void> {
   } catch (err) {
     logger.error({ err }, 'error while stopping');
   }
-  logger.flush();
   process.exit(code);
 }
 

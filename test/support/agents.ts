@@ -106,7 +106,7 @@ export class AgentCluster {
           ...opts.postgresql,
         },
         tags: spec.tags ?? {},
-        log: { level: opts.logLevel ?? 'debug' },
+        log: { level: opts.logLevel ?? 'debug', type: 'json' },
       };
       await writeFile(node.configPath, stringify(config));
       c.nodes.set(spec.name, node);
