@@ -37,11 +37,8 @@ const CHECKS: Record<string, Check> = {
   },
 };
 
-async function body(deps: ApiDeps): Promise<Record<string, unknown>> {
+function body(deps: ApiDeps): Record<string, unknown> {
   const { loop, config } = deps;
-  // A fresh look at PostgreSQL (one query): a peer deciding a race must not see a role or a
-  // position from before the last promotion.
-  await loop.refreshPg();
   return patroniStatus(config, loop.localState(), {
     clusterUnlocked: loop.lastCluster !== null && loop.lastCluster.leader === null,
     systemIdentifier: loop.lastControl?.systemIdentifier ?? null,
@@ -50,13 +47,20 @@ async function body(deps: ApiDeps): Promise<Record<string, unknown>> {
 }
 
 export function registerPatroniApi(app: FastifyInstance, deps: ApiDeps): void {
-  app.get('/patroni', async () => await body(deps));
+  app.get('/patroni', async () => {
+    // A fresh look at PostgreSQL (one query): a peer deciding a race must not see a role or a
+    // position from before the last promotion.
+    await deps.loop.refreshPg();
+    return body(deps);
+  });
   for (const [path, check] of Object.entries(CHECKS)) {
     const handler = async (req: FastifyRequest, reply: FastifyReply) => {
+      // Judged on PostgreSQL as it is now, not as the last cycle saw it (Patroni queries too).
+      await deps.loop.refreshPg();
       const code = check(deps) ? 200 : 503;
       // HAProxy's `option httpchk` sends OPTIONS; HEAD and OPTIONS get the status alone.
       if (req.method !== 'GET') return reply.code(code).send();
-      return reply.code(code).send(await body(deps));
+      return reply.code(code).send(body(deps));
     };
     app.get(path, handler);
     app.route({ method: ['OPTIONS'], url: path, handler });

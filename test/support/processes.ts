@@ -243,6 +243,30 @@ export async function freePorts(n: number): Promise<number[]> {
   }
 }
 
+/**
+ * Reserves these exact ports (for a test of configs that name fixed ports); throws naming the
+ * first one that another test holds or something already listens on.
+ */
+export async function reservePorts(wanted: number[]): Promise<void> {
+  installSafetyNet();
+  const taken: number[] = [];
+  try {
+    for (const port of wanted) {
+      if (!lockPort(port)) throw new Error(`port ${port} is reserved by another test`);
+      taken.push(port);
+      const server = createServer();
+      await new Promise<void>((resolveListen, rejectListen) => {
+        server.once('error', () => rejectListen(new Error(`port ${port} is in use (is \`npm start\` running?)`)));
+        server.listen(port, '127.0.0.1', () => resolveListen());
+      });
+      await new Promise((resolveClose) => server.close(resolveClose));
+    }
+  } catch (err) {
+    releasePorts(taken);
+    throw err;
+  }
+}
+
 /** Gives reserved ports back before this process exits (it happens on exit anyway). */
 export function releasePorts(ports: Iterable<number>): void {
   for (const port of ports) {
