@@ -13,6 +13,7 @@ import { PostgresController } from './postgres/controller.ts';
 import { HaLoop } from './ha-loop.ts';
 import { registerPatroniApi } from '../api/patroni-api.ts';
 import { CallbackRunner } from './callbacks.ts';
+import { Fence } from './fence/fence.ts';
 
 const addr = (h: HostPort): string => (h.host.includes(':') ? `[${h.host}]:${h.port}` : `${h.host}:${h.port}`);
 
@@ -41,6 +42,7 @@ export class Agent {
   store!: ClusterStore;
   private kv!: ForwardingKv;
   private callbacks!: CallbackRunner;
+  private fence!: Fence;
 
   private constructor(opts: AgentOptions) {
     this.config = opts.config;
@@ -85,7 +87,8 @@ export class Agent {
     agent.callbacks = new CallbackRunner({ commands: config.postgresql.callbacks, scope: config.scope, runAs, logger: logger.child({ layer: 'callbacks' }) });
     const unsupported = config.postgresql.create_replica_methods.filter((m) => m !== 'basebackup');
     if (unsupported.length > 0) logger.warn({ unsupported }, 'postgresql.create_replica_methods: only basebackup is supported; the others are skipped');
-    agent.loop = new HaLoop({ config, store: agent.store, pg: agent.pg, logger: logger.child({ layer: 'ha' }), now, onFatal: opts.onFatal, callbacks: agent.callbacks });
+    agent.fence = await Fence.start(config.postgresql.data_dir, logger.child({ layer: 'fence' }));
+    agent.loop = new HaLoop({ config, store: agent.store, pg: agent.pg, logger: logger.child({ layer: 'ha' }), now, onFatal: opts.onFatal, callbacks: agent.callbacks, fence: agent.fence });
 
     agent.apiApp = Fastify({ logger: false });
     registerPatroniApi(agent.apiApp, { config, loop: agent.loop, now });
@@ -107,6 +110,8 @@ export class Agent {
       this.loop.guard.disarm();
       await this.store.deleteLeader(this.config.name).catch(() => undefined);
     }
+    // Only now: until PostgreSQL is stopped the fence still guards the lease deadline.
+    this.fence.stop();
     await this.pg.close();
     await this.apiApp.close();
     await this.kv.close();

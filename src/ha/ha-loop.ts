@@ -15,6 +15,7 @@ import { decide } from './decide.ts';
 import { mayFailOver } from './decide-race.ts';
 import type { DecideInput, PeerReport } from './decide-types.ts';
 import { LeaseGuard } from './lease-guard.ts';
+import type { OutsideFence } from './lease-guard.ts';
 import { execute } from './ha-actions.ts';
 import type { AgentState } from './ha-actions.ts';
 import { memberData, peerReportFrom } from './member-data.ts';
@@ -31,6 +32,8 @@ export interface HaLoopDeps {
   /** Called when the agent must stop (a fatal decision). */
   onFatal: (message: string) => void;
   callbacks: CallbackRunner;
+  /** Stops PostgreSQL from outside this process if the agent misses its deadline. */
+  fence?: OutsideFence;
 }
 
 export class HaLoop {
@@ -66,6 +69,7 @@ export class HaLoop {
     this.guard = new LeaseGuard({
       now: deps.now,
       marginMs: this.marginMs(),
+      fence: deps.fence,
       onExpiry: (late) => void this.leaseExpired(late),
     });
   }

@@ -7,10 +7,21 @@
 // The margin covers the time from the timer firing to PostgreSQL refusing writes (a SIGQUIT to the
 // postmaster, which stops every backend at once) plus timer lateness on a busy event loop.
 
+/** Something outside this process that stops PostgreSQL at a deadline (fence/fence.ts). */
+export interface OutsideFence {
+  arm(deadline: number): void;
+  disarm(): void;
+}
+
 export interface LeaseGuardOptions {
   /** Monotonic milliseconds. */
   now: () => number;
   marginMs: number;
+  /**
+   * Told each deadline too, half the margin later than our own timer: it acts only when this
+   * process could not (frozen, killed), and still before the lease can expire anywhere.
+   */
+  fence?: OutsideFence;
   /** Stops PostgreSQL at once; called at most once per armed deadline. */
   onExpiry: (lateByMs: number) => void;
 }
@@ -35,6 +46,7 @@ export class LeaseGuard {
     this.deadline = leaseExpiresAt;
     const delay = Math.max(0, leaseExpiresAt - this.opts.marginMs - this.opts.now());
     this.timer = setTimeout(() => this.fire(), delay);
+    this.opts.fence?.arm(leaseExpiresAt - this.opts.marginMs / 2);
   }
 
   /** The lease was released or is known lost (the caller demotes itself in that case). */
@@ -42,6 +54,7 @@ export class LeaseGuard {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.deadline = null;
+    this.opts.fence?.disarm();
   }
 
   /** True while a lease is held and its demotion instant has not passed. */

@@ -66,9 +66,13 @@ test('a primary cut off from the majority is demoted before another member is pr
   await sleep(300);
   const cutAt = performance.now();
   await lab.isolate(c.node(old).labIndex!);
-  await c.waitFor('a new primary', async () => newPrimary, 30_000, 50);
-  stop = true;
-  await Promise.all([oldWriter, prober]);
+  try {
+    await c.waitFor('a new primary', async () => newPrimary, 30_000, 50);
+  } finally {
+    // Also when no primary came: the loops must end, or the test process never exits.
+    stop = true;
+    await Promise.all([oldWriter, prober]);
+  }
 
   if (process.env.PARTITION_DEBUG) {
     for (const n of ['n1', 'n2', 'n3']) {
