@@ -98,8 +98,11 @@ export class Agent {
   }
 
   /**
-   * Stops the agent. PostgreSQL is stopped too (Patroni does the same on shutdown) and a held
-   * leader lock is released, so a planned stop hands over at once instead of after the TTL.
+   * Stops the agent, handing off at once rather than leaving the others to wait out the lease
+   * (a planned stop must not be a slow failover): PostgreSQL is stopped (a fast shutdown sends the
+   * shutdown checkpoint to connected replicas before it exits), the leader key is released so the
+   * replicas race immediately, and Raft leadership moves to a caught-up voter before this member
+   * leaves the consensus group.
    */
   async stop(opts: { stopPostgres: boolean } = { stopPostgres: true }): Promise<void> {
     await this.loop.stop();
@@ -108,14 +111,32 @@ export class Agent {
       await this.pg.stop('fast').catch((err: Error) => this.logger.error({ err }, 'could not stop postgres'));
       if (wasRunning) this.callbacks.fire('on_stop', this.loop.lastPg.role ?? 'replica');
       this.loop.guard.disarm();
-      await this.store.deleteLeader(this.config.name).catch(() => undefined);
+      const released = await this.store.deleteLeader(this.config.name).catch(() => false);
+      if (released) this.logger.info('released the leader lock: this agent is stopping');
     }
     // Only now: until PostgreSQL is stopped the fence still guards the lease deadline.
     this.fence.stop();
+    await this.handOffRaftLeadership();
     await this.pg.close();
-    await this.apiApp.close();
     await this.kv.close();
+    await this.apiApp.close();
     await this.raftApp.close();
     await this.raft.stop();
+  }
+
+  /** If this member leads Raft, transfers leadership to the most caught-up voter and waits briefly. */
+  private async handOffRaftLeadership(): Promise<void> {
+    if (!this.raft.isLeader()) return;
+    const st = this.raft.status();
+    const candidates = Object.entries(st.progress).filter(([id, p]) => id !== st.id && !p.isLearner && st.conf.voters.includes(id));
+    if (candidates.length === 0) return;
+    const [target] = candidates.reduce((a, b) => (b[1].match > a[1].match ? b : a));
+    try {
+      this.raft.transferLeadership(target);
+    } catch {
+      return;
+    }
+    for (let i = 0; i < 50 && this.raft.isLeader(); i++) await new Promise((r) => setTimeout(r, 10));
+    this.logger.info({ to: target, done: !this.raft.isLeader() }, 'handed Raft leadership over before stopping');
   }
 }

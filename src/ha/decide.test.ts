@@ -101,6 +101,12 @@ test('a former primary rejoins with pg_rewind, but only after the new primary ch
   const noRewind = { ...input().settings, usePgRewind: false };
   assert.deepEqual(types(decide(input(me, { cluster: locked, settings: noRewind }))), ['startReplica']);
   assert.deepEqual(types(decide(input(me, { cluster: locked, settings: { ...noRewind, removeDataDirectoryOnDivergedTimelines: true } }))), ['clone']);
+  // A primary shut down cleanly whose shutdown checkpoint the new primary received before it
+  // switched timeline follows without a rewind; one whose checkpoint came after the switch does not.
+  const clean = { name: 'node1', pg: downPg, control: { ...control('shut down'), checkpointLsn: 500 } };
+  const withHistory = (lsn: number) => ({ ...locked, history: { value: [[1, lsn, 'no recovery target specified', '', 'node2']], revision: 9 } });
+  assert.deepEqual(decide(input(clean, { cluster: withHistory(600) })).actions, [{ type: 'startReplica', upstream: { name: 'node2', host: '127.0.0.1', port: 5433 }, rewind: false }]);
+  assert.deepEqual(decide(input(clean, { cluster: withHistory(400) })).actions, [{ type: 'startReplica', upstream: { name: 'node2', host: '127.0.0.1', port: 5433 }, rewind: true }]);
   // A replica that merely crashed restarts without rewinding.
   const replica = decide(input({ name: 'node3', pg: downPg, control: control('in archive recovery', 2) }, { cluster: locked }));
   assert.deepEqual(replica.actions, [{ type: 'startReplica', upstream: { name: 'node2', host: '127.0.0.1', port: 5433 }, rewind: false }]);

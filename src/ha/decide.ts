@@ -9,6 +9,7 @@
 // I/O; decide() only has to never keep a primary whose lock it knows to be lost.
 import type { ClusterView, MemberView } from './cluster-view.ts';
 import type { Action, DecideInput, Decision, Upstream } from './decide-types.ts';
+import type { ControlData } from './postgres/types.ts';
 import { isHealthiest, mayFailOver } from './decide-race.ts';
 
 export function decide(input: DecideInput): Decision {
@@ -92,8 +93,7 @@ function postgresDown(input: DecideInput, cluster: ClusterView, iHoldLock: boole
   const upstream = leader ? upstreamOf(leader) : null;
   if (upstream === null) return { actions: [{ type: 'startReplica', upstream: null, rewind: false }], reason: `starting postgres read-only: the leader ${cluster.leader.name} has not published its address` };
 
-  const leaderTimeline = typeof leader?.data.timeline === 'number' ? leader.data.timeline : null;
-  const diverged = wasPrimary || (leaderTimeline !== null && me.control !== null && me.control.timeline > leaderTimeline);
+  const diverged = mayHaveDiverged(me.control, cluster, leader);
   if (diverged && !settings.usePgRewind && settings.removeDataDirectoryOnDivergedTimelines) {
     return { actions: [{ type: 'clone', from: upstream }], reason: `re-creating the replica from ${upstream.name}: I was a primary and pg_rewind is off` };
   }
@@ -152,6 +152,26 @@ function lockedByOther(input: DecideInput, cluster: ClusterView): Decision {
   const following = me.pg.upstreamHost === upstream.host && me.pg.upstreamPort === upstream.port;
   const actions: Action[] = following ? [] : [{ type: 'follow', upstream }];
   return { actions, reason: `no action: I am ${me.name}, a secondary, and following a leader (${leaderName})` };
+}
+
+/**
+ * Whether this data directory may hold WAL the leader does not have, so that it must be rewound
+ * before it can follow. A replica's may not (it only replays what it received), unless it is on a
+ * timeline ahead of the leader's. A former primary's may, except after a clean shutdown whose
+ * checkpoint the new primary had received before it switched timeline: the `history` entry for our
+ * timeline records where the switch happened (Patroni asks the new primary over a replication
+ * connection for the same fact).
+ */
+function mayHaveDiverged(control: ControlData | null, cluster: ClusterView, leader: MemberView | undefined): boolean {
+  if (control === null) return false;
+  const leaderTimeline = typeof leader?.data.timeline === 'number' ? leader.data.timeline : null;
+  if (leaderTimeline !== null && control.timeline > leaderTimeline) return true;
+  const wasPrimary = control.state === 'in production' || control.state === 'shut down';
+  if (!wasPrimary) return false;
+  if (control.state !== 'shut down') return true;
+  const switchedAt = (cluster.history?.value ?? []).find((h) => Array.isArray(h) && h[0] === control.timeline);
+  const switchLsn = Array.isArray(switchedAt) && typeof switchedAt[1] === 'number' ? switchedAt[1] : null;
+  return switchLsn === null || switchLsn <= control.checkpointLsn;
 }
 
 /** Members whose slot the primary keeps: every other member, and vanished ones for member_slots_ttl. */
