@@ -46,6 +46,16 @@ export function isHealthiest(input: DecideInput): RaceVerdict {
     return { healthiest: true };
   }
 
+  // A requested switchover or failover (the `failover` key): the leader being switched away from
+  // never races, and a named candidate races whatever its lag (the operator chose it).
+  const request = failoverRequest(cluster);
+  if (request?.leader === me.name) return { healthiest: false, why: `I am the former leader of a requested ${request.kind}` };
+  const candidate = request?.candidate ?? null;
+  if (candidate === me.name) {
+    const primary = input.peers.find((p) => p.reachable && p.role === 'primary');
+    return primary ? { healthiest: false, why: `${primary.name} is still running as primary` } : { healthiest: true };
+  }
+
   const optime = lastKnownPrimaryPosition(cluster);
   if (optime !== null && optime - pos > settings.maximumLagOnFailover) {
     return { healthiest: false, why: `I am ${optime - pos} bytes behind the last known primary position, more than maximum_lag_on_failover (${settings.maximumLagOnFailover})` };
@@ -54,9 +64,8 @@ export function isHealthiest(input: DecideInput): RaceVerdict {
     return { healthiest: false, why: `my timeline ${me.pg.timeline} is behind the cluster's ${tl}` };
   }
 
-  // Failover candidates named by an operator (the `failover` key) win over the position rule.
-  const candidate = failoverCandidate(cluster);
-  if (candidate !== null && candidate !== me.name) {
+  // A candidate named by an operator wins over the position rule while it is reachable and eligible.
+  if (candidate !== null) {
     const peer = input.peers.find((p) => p.name === candidate);
     if (peer?.reachable && mayFailOver(peer.nofailover, peer.failoverPriority)) return { healthiest: false, why: `${candidate} is the requested failover candidate` };
   }
@@ -78,7 +87,28 @@ function betterPeer(peer: PeerReport, pos: number, priority: number, iAmCandidat
   return null;
 }
 
-function failoverCandidate(cluster: ClusterView): string | null {
-  const member = cluster.failover?.value.member ?? cluster.failover?.value.candidate;
-  return typeof member === 'string' && member !== '' ? member : null;
+export interface FailoverRequest {
+  readonly kind: 'switchover' | 'failover';
+  /** The leader to switch away from (switchover), or null. */
+  readonly leader: string | null;
+  /** The member to promote, or null for the best one. */
+  readonly candidate: string | null;
+  /** Milliseconds since the epoch, or null for "now". */
+  readonly scheduledAt: number | null;
+  /** scheduled_at as written. */
+  readonly scheduledAtText: string | null;
+}
+
+/** The `failover` key as Patroni writes it: {leader?, member? (the candidate), scheduled_at?}. */
+export function failoverRequest(cluster: ClusterView): FailoverRequest | null {
+  const v = cluster.failover?.value;
+  if (!v) return null;
+  const str = (x: unknown): string | null => (typeof x === 'string' && x !== '' ? x : null);
+  const leader = str(v.leader);
+  const candidate = str(v.member) ?? str(v.candidate);
+  if (leader === null && candidate === null) return null;
+  const at = str(v.scheduled_at);
+  const scheduledAt = at === null ? null : Date.parse(at);
+  // Date.parse reads no clock: a pure function of the text.
+  return { kind: leader !== null ? 'switchover' : 'failover', leader, candidate, scheduledAt: Number.isFinite(scheduledAt) ? scheduledAt : null, scheduledAtText: at };
 }

@@ -54,6 +54,11 @@ export interface LocalFacts {
 export interface DecideInput {
   /** Monotonic milliseconds on this agent's clock. */
   readonly now: number;
+  /**
+   * Wall-clock milliseconds, used for one thing only: whether an operator's scheduled_at has come.
+   * Never compared with another node's clock, never used for a lease.
+   */
+  readonly wallNow: number;
   readonly me: LocalFacts;
   /** null: the store did not answer this cycle (storeError says why). */
   readonly cluster: ClusterView | null;
@@ -67,7 +72,12 @@ export interface DecideInput {
   readonly membersLastSeen: ReadonlyMap<string, number>;
 }
 
-export type DemoteMode = 'immediate-nolock' | 'immediate' | 'offline';
+/**
+ * immediate-nolock: stop at once, keep the key (it is someone else's or will lapse);
+ * immediate: stop at once and release the key; offline: stop at once, keep the key (store down);
+ * graceful: checkpoint, clean stop (replicas receive the shutdown checkpoint), then release the key.
+ */
+export type DemoteMode = 'immediate-nolock' | 'immediate' | 'offline' | 'graceful';
 
 export type Action =
   /** Race for `initialize`; the winner runs initdb, starts, creates roles, takes the lock, seeds config. */
@@ -90,6 +100,8 @@ export type Action =
   | { readonly type: 'follow'; readonly upstream: Upstream }
   /** Keep exactly one physical slot per member named here (the executor derives the slot names). */
   | { readonly type: 'syncSlots'; readonly members: readonly string[] }
+  /** Delete the `failover` key (a request that cannot be carried out, or is done). */
+  | { readonly type: 'clearFailover'; readonly revision: number }
   /** Write `initialize` or `config` when the lock holder finds them missing. */
   | { readonly type: 'repairKeys' }
   /** Stop the agent: running on would do harm (a data directory of another cluster). */

@@ -33,6 +33,7 @@ const lockedBy = (name: string) => ({ name, revision: 5, lease: `/service/demo/l
 function input(me: Partial<LocalFacts> = {}, over: Partial<DecideInput> = {}): DecideInput {
   return {
     now: 10_000,
+    wallNow: Date.UTC(2026, 10, 22, 12),
     me: { name: 'node2', nofailover: false, failoverPriority: 1, clonefrom: false, dataDirEmpty: false, control: control('in archive recovery'), pg: replicaPg(), task: null, rewindFailed: false, ...me },
     cluster: cluster(), storeError: null, leaseExpiresAt: null, peers: [],
     settings: { ttlMs: 2000, maximumLagOnFailover: 1048576, checkTimeline: false, usePgRewind: true, removeDataDirectoryOnRewindFailure: false, removeDataDirectoryOnDivergedTimelines: false, useSlots: true, memberSlotsTtlMs: 1_800_000 },
@@ -175,4 +176,44 @@ test('while a long task runs the holder only keeps its lock', () => {
 test('a running primary finding the lock free takes it without promoting', () => {
   const d = decide(input({ name: 'node1', pg: primaryPg() }));
   assert.deepEqual(d.actions[0], { type: 'acquireLock', promote: false });
+});
+
+test('switchover on the leader: graceful demotion toward a healthy candidate, waiting for a schedule, refusing a bad request', () => {
+  const replicaData = { role: 'replica', state: 'running' };
+  const members = [member('node1', 5432, { role: 'primary' }), member('node2', 5433, replicaData), member('node3', 5434, { ...replicaData, tags: { nofailover: true } })];
+  const withRequest = (value: Record<string, unknown>) => cluster({ leader: lockedBy('node1'), members, failover: { value, revision: 11 } });
+  const leader = { name: 'node1', pg: primaryPg() };
+  const now = decide(input(leader, { cluster: withRequest({ leader: 'node1', member: 'node2' }) }));
+  assert.deepEqual(now.actions, [{ type: 'demote', mode: 'graceful' }]);
+  assert.equal(now.reason, 'switchover: demoting myself gracefully in favour of node2');
+  assert.deepEqual(decide(input(leader, { cluster: withRequest({ leader: 'node1' }) })).actions, [{ type: 'demote', mode: 'graceful' }], 'to the best replica');
+  const later = decide(input(leader, { cluster: withRequest({ leader: 'node1', member: 'node2', scheduled_at: '2026-11-22T13:00:00Z' }) }));
+  assert.equal(later.actions[0].type, 'renewLock');
+  assert.match(later.reason, /a switchover is scheduled at 2026-11-22T13:00:00Z/);
+  const due = decide(input(leader, { cluster: withRequest({ leader: 'node1', member: 'node2', scheduled_at: '2026-11-22T11:00:00Z' }) }));
+  assert.deepEqual(due.actions, [{ type: 'demote', mode: 'graceful' }], 'a schedule that has come');
+  for (const [value, why] of [
+    [{ leader: 'node1', member: 'node3' }, /node3 is not a healthy replica that may take over/],
+    [{ leader: 'node1', member: 'node9' }, /node9 is not a healthy replica/],
+    [{ leader: 'node2', member: 'node3' }, /request for leader node2: I am the leader/],
+  ] as const) {
+    const d = decide(input(leader, { cluster: withRequest(value) }));
+    assert.deepEqual(d.actions, [{ type: 'renewLock' }, { type: 'clearFailover', revision: 11 }]);
+    assert.match(d.reason, why);
+  }
+});
+
+test('switchover on the replicas: the named candidate races even when behind, the others and the former leader do not', () => {
+  const request = { value: { leader: 'node1', member: 'node3' }, revision: 11 };
+  const st = { value: { optime: 9_000_000 }, revision: 3 };
+  const unlocked = cluster({ failover: request, status: st });
+  const n3 = decide(input({ name: 'node3', pg: replicaPg(1000) }, { cluster: unlocked, peers: [peer('node2', 5000)] }));
+  assert.deepEqual(n3.actions, [{ type: 'acquireLock', promote: true }], 'the candidate races though behind and though node2 is ahead');
+  const n2 = decide(input({ pg: replicaPg(5000) }, { cluster: cluster({ failover: request }), peers: [peer('node3', 1000)] }));
+  assert.match(n2.reason, /node3 is the requested failover candidate/);
+  const former = decide(input({ name: 'node1', pg: replicaPg(5000) }, { cluster: cluster({ failover: request }), peers: [peer('node3', 1000)] }));
+  assert.match(former.reason, /I am the former leader of a requested switchover/);
+  // A candidate that cannot be reached does not hold the others back.
+  const gone = decide(input({ pg: replicaPg(5000) }, { cluster: cluster({ failover: request }), peers: [peer('node3', 1000, { reachable: false })] }));
+  assert.deepEqual(types(gone), ['acquireLock']);
 });

@@ -10,7 +10,7 @@
 import type { ClusterView, MemberView } from './cluster-view.ts';
 import type { Action, DecideInput, Decision, Upstream } from './decide-types.ts';
 import type { ControlData } from './postgres/types.ts';
-import { isHealthiest, mayFailOver } from './decide-race.ts';
+import { failoverRequest, isHealthiest, mayFailOver } from './decide-race.ts';
 
 export function decide(input: DecideInput): Decision {
   const { me, cluster } = input;
@@ -131,7 +131,41 @@ function lockedByMe(input: DecideInput, cluster: ClusterView): Decision {
     // We won a race but the promotion did not happen (failed, or the agent restarted in between).
     return { actions: [{ type: 'renewLock' }, { type: 'promote' }], reason: 'promoted self: I hold the leader lock but postgres was still a replica' };
   }
+  const switchover = plannedHandOver(input, cluster);
+  if (switchover) return switchover;
   return { actions: [{ type: 'renewLock' }, ...leaderUpkeep(input, cluster)], reason: `no action: I am ${me.name}, the leader with the lock` };
+}
+
+/**
+ * The leader's side of a switchover or manual failover (Patroni: process_manual_failover_from_leader).
+ * Carried out by a graceful demotion; the candidate (or the best replica) takes the freed lock.
+ */
+function plannedHandOver(input: DecideInput, cluster: ClusterView): Decision | null {
+  const request = failoverRequest(cluster);
+  if (!request || !cluster.failover) return null;
+  const { me } = input;
+  const clear = { type: 'clearFailover', revision: cluster.failover.revision } as const;
+  if (request.leader !== null && request.leader !== me.name) {
+    return { actions: [{ type: 'renewLock' }, clear], reason: `cleared a ${request.kind} request for leader ${request.leader}: I am the leader` };
+  }
+  if (request.candidate === me.name) return { actions: [{ type: 'renewLock' }, clear], reason: `cleared a ${request.kind} request to ${me.name}: I am already the leader` };
+  if (request.scheduledAt !== null && request.scheduledAt > input.wallNow) {
+    return { actions: [{ type: 'renewLock' }, ...leaderUpkeep(input, cluster)], reason: `no action: I am ${me.name}, the leader with the lock; a ${request.kind} is scheduled at ${request.scheduledAtText}` };
+  }
+  const healthy = cluster.members.filter((m) => m.name !== me.name && m.data.state === 'running' && m.data.role === 'replica' && eligibleTags(m));
+  const target = request.candidate === null ? healthy : healthy.filter((m) => m.name === request.candidate);
+  if (target.length === 0) {
+    const why = request.candidate === null ? 'no healthy replica may take over' : `${request.candidate} is not a healthy replica that may take over`;
+    return { actions: [{ type: 'renewLock' }, clear], reason: `cleared a ${request.kind} request: ${why}` };
+  }
+  const to = request.candidate ?? 'the healthiest replica';
+  return { actions: [{ type: 'demote', mode: 'graceful' }], reason: `${request.kind}: demoting myself gracefully in favour of ${to}` };
+}
+
+function eligibleTags(m: MemberView): boolean {
+  const tags = (m.data.tags ?? {}) as { nofailover?: unknown; failover_priority?: unknown };
+  const priority = typeof tags.failover_priority === 'number' ? tags.failover_priority : 1;
+  return mayFailOver(tags.nofailover === true, priority);
 }
 
 /** What the lock holder maintains each cycle, after renewing: missing keys and the members' slots. */

@@ -118,6 +118,9 @@ async function run(action: Action, cluster: ClusterView | null, deps: ExecutorDe
     case 'syncSlots':
       await pg.syncPhysicalSlots(action.members.map(slotNameFor));
       return null;
+    case 'clearFailover':
+      await store.setFailover(null, action.revision);
+      return null;
     case 'repairKeys':
       await repairKeys(deps, cluster);
       return null;
@@ -220,6 +223,19 @@ async function promote(deps: ExecutorDeps, cluster: ClusterView | null): Promise
 
 export async function demote(deps: ExecutorDeps, mode: DemoteMode): Promise<void> {
   const { pg, store, config, state, guard } = deps;
+  if (mode === 'graceful') {
+    // A checkpoint first, so that the shutdown one is short; a fast stop then sends every record,
+    // the shutdown checkpoint included, to the connected replicas before the postmaster exits.
+    // Only then is the key released: whoever takes it has everything this primary wrote.
+    await pg.checkpoint().catch(() => undefined);
+    await pg.stop('fast');
+    state.memberState = 'stopped';
+    deps.callbacks.fire('on_role_change', 'demoted');
+    guard.disarm();
+    state.leaseExpiresAt = null;
+    await store.deleteLeader(config.name);
+    return;
+  }
   await pg.stop('immediate');
   state.memberState = 'stopped';
   deps.callbacks.fire('on_role_change', 'demoted');

@@ -149,6 +149,7 @@ export class HaLoop {
       if (pgStatus.running && pgStatus.role === 'primary') this.state.memberState = 'running';
       const input: DecideInput = {
         now: now(),
+        wallNow: Date.now(),
         me: {
           name: config.name,
           nofailover: config.tags.nofailover,
