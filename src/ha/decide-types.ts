@@ -34,6 +34,8 @@ export interface DecideSettings {
   readonly removeDataDirectoryOnDivergedTimelines: boolean;
   readonly useSlots: boolean;
   readonly memberSlotsTtlMs: number;
+  /** Pause mode (`pause: true` in the dynamic config): no automatic action, only reporting. */
+  readonly paused: boolean;
 }
 
 export interface LocalFacts {

@@ -36,7 +36,7 @@ function input(me: Partial<LocalFacts> = {}, over: Partial<DecideInput> = {}): D
     wallNow: Date.UTC(2026, 10, 22, 12),
     me: { name: 'node2', nofailover: false, failoverPriority: 1, clonefrom: false, dataDirEmpty: false, control: control('in archive recovery'), pg: replicaPg(), task: null, rewindFailed: false, ...me },
     cluster: cluster(), storeError: null, leaseExpiresAt: null, peers: [],
-    settings: { ttlMs: 2000, maximumLagOnFailover: 1048576, checkTimeline: false, usePgRewind: true, removeDataDirectoryOnRewindFailure: false, removeDataDirectoryOnDivergedTimelines: false, useSlots: true, memberSlotsTtlMs: 1_800_000 },
+    settings: { ttlMs: 2000, maximumLagOnFailover: 1048576, checkTimeline: false, usePgRewind: true, removeDataDirectoryOnRewindFailure: false, removeDataDirectoryOnDivergedTimelines: false, useSlots: true, memberSlotsTtlMs: 1_800_000, paused: false },
     membersLastSeen: new Map(),
     ...over,
   };
@@ -216,4 +216,16 @@ test('switchover on the replicas: the named candidate races even when behind, th
   // A candidate that cannot be reached does not hold the others back.
   const gone = decide(input({ pg: replicaPg(5000) }, { cluster: cluster({ failover: request }), peers: [peer('node3', 1000, { reachable: false })] }));
   assert.deepEqual(types(gone), ['acquireLock']);
+});
+
+test('pause mode: the leader keeps its lock while its postgres runs, nobody else acts', () => {
+  const settings = { ...input().settings, paused: true };
+  const leader = decide(input({ name: 'node1', pg: primaryPg() }, { cluster: cluster({ leader: lockedBy('node1') }), settings }));
+  assert.deepEqual(types(leader), ['renewLock']);
+  assert.equal(leader.reason, 'PAUSE: no action: I am node1, the leader with the lock');
+  assert.deepEqual(types(decide(input({ name: 'node1', pg: downPg, control: control('in production') }, { cluster: cluster({ leader: lockedBy('node1') }), settings }))), ['releaseLock']);
+  const free = decide(input({ pg: replicaPg(9000) }, { settings, peers: [peer('node3', 1)] }));
+  assert.deepEqual(types(free), [], 'no race for a free lock');
+  assert.equal(free.reason, 'PAUSE: no action: I am node2, a secondary, and there is no leader');
+  assert.deepEqual(types(decide(input({ pg: downPg }, { cluster: cluster({ leader: lockedBy('node1') }), settings }))), [], 'no restart of a stopped postgres');
 });

@@ -16,6 +16,7 @@ export function decide(input: DecideInput): Decision {
   const { me, cluster } = input;
   if (cluster === null) return storeUnavailable(input);
   const iHoldLock = cluster.leader?.name === me.name;
+  if (input.settings.paused) return paused(input, cluster, iHoldLock);
 
   if (me.task !== null) {
     if (iHoldLock) return { actions: [{ type: 'renewLock' }], reason: `updated leader lock during ${me.task}` };
@@ -32,6 +33,22 @@ export function decide(input: DecideInput): Decision {
 }
 
 const none = (why: string): Decision => ({ actions: [], reason: `no action: ${why}` });
+
+/**
+ * Pause mode (Patroni's): the agents report but do not act on PostgreSQL. A primary keeps its
+ * lock while it runs and gives it up when it does not; nobody races, starts, stops or demotes.
+ */
+function paused(input: DecideInput, cluster: ClusterView, iHoldLock: boolean): Decision {
+  const { me } = input;
+  if (iHoldLock) {
+    if (me.pg.running && me.pg.role === 'primary') return { actions: [{ type: 'renewLock' }], reason: `PAUSE: no action: I am ${me.name}, the leader with the lock` };
+    return { actions: [{ type: 'releaseLock' }], reason: 'PAUSE: released the leader lock: postgres is not running as primary' };
+  }
+  if (!me.pg.running) return { actions: [], reason: 'PAUSE: no action: postgres is not running' };
+  const role = me.pg.role === 'primary' ? 'a primary without the lock' : 'a secondary';
+  const leader = cluster.leader ? `following a leader (${cluster.leader.name})` : 'and there is no leader';
+  return { actions: [], reason: `PAUSE: no action: I am ${me.name}, ${role}, ${leader}` };
+}
 
 /**
  * Replicas keep replicating. A primary keeps running until its lease deadline: the lease guard

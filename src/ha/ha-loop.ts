@@ -174,6 +174,7 @@ export class HaLoop {
           removeDataDirectoryOnDivergedTimelines: config.postgresql.remove_data_directory_on_diverged_timelines,
           useSlots: this.dynamic.postgresql.use_slots,
           memberSlotsTtlMs: this.dynamic.member_slots_ttl * 1000,
+          paused: this.dynamic.extra.pause === true,
         },
         membersLastSeen: this.membersLastSeen,
       };

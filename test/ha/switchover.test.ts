@@ -98,3 +98,26 @@ test('switchover to a candidate, to the best member, scheduled, cancelled, and r
   await sleep(1000);
   assert.deepEqual(await c.primaries(), [primary]);
 });
+
+test('pause mode: killing the primary promotes nobody until the pause ends', async () => {
+  const c = cluster!;
+  const primary = await c.waitFor('a healthy cluster', () => healthy(c));
+  const configKey = '/service/test/config';
+  const dynamic = JSON.parse((await c.getKey(configKey))!) as Record<string, unknown>;
+  await c.putKey(configKey, JSON.stringify({ ...dynamic, pause: true }));
+  await c.waitFor('every agent paused', async () => (await Promise.all(NAMES.map((n) => c.api(n)))).every((r) => String((r?.body.conclave as { last_decision?: string } | undefined)?.last_decision).startsWith('PAUSE:')));
+  c.killAgent(primary);
+  await c.killPostgres(primary);
+  const others = NAMES.filter((n) => n !== primary);
+  // Three TTLs: the leader key has long expired, and still nobody takes it.
+  const until = Date.now() + 6000;
+  while (Date.now() < until) {
+    assert.deepEqual(await c.primaries(others), [], 'a paused cluster promoted a member');
+    await sleep(250);
+  }
+  assert.match(String(((await c.api(others[0]))?.body.conclave as { last_decision: string }).last_decision), /^PAUSE: no action: I am .*, a secondary, and there is no leader$/);
+  // The pause ends: the best eligible replica (n3 is nofailover) takes over.
+  await c.putKey(configKey, JSON.stringify({ ...dynamic, pause: false }));
+  const next = await c.waitForPrimary(others, 30_000);
+  assert.notEqual(next, 'n3');
+});
