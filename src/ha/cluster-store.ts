@@ -229,8 +229,9 @@ export class ClusterStore {
     return this.write(KEYS.failover, value === null ? null : JSON.stringify(value), expectRevision);
   }
 
-  setSyncState(value: JsonObject, expectRevision?: number): Promise<boolean> {
-    return this.write(KEYS.sync, JSON.stringify(value), expectRevision);
+  /** null deletes the key. */
+  setSyncState(value: JsonObject | null, expectRevision?: number): Promise<boolean> {
+    return this.write(KEYS.sync, value === null ? null : JSON.stringify(value), expectRevision);
   }
 
   setHistory(value: unknown[]): Promise<boolean> {

@@ -3,6 +3,7 @@
 // members both race and the store's create-only write picks one.
 import type { ClusterView } from './cluster-view.ts';
 import type { DecideInput, PeerReport } from './decide-types.ts';
+import { syncStandbys } from './decide-sync.ts';
 
 export type RaceVerdict = { readonly healthiest: true } | { readonly healthiest: false; readonly why: string };
 
@@ -56,6 +57,13 @@ export function isHealthiest(input: DecideInput): RaceVerdict {
     return primary ? { healthiest: false, why: `${primary.name} is still running as primary` } : { healthiest: true };
   }
 
+  // Synchronous mode: only the standbys named in `sync` hold every acknowledged commit, so only
+  // they (and the former leader) may race, and only against each other (Patroni: sync members).
+  const syncMembers = settings.sync.mode ? syncStandbys(cluster) : [];
+  const syncLeader = typeof cluster.sync?.value.leader === 'string' ? cluster.sync.value.leader : null;
+  const restricted = syncMembers.length > 0 ? new Set([...syncMembers, ...(syncLeader ? [syncLeader] : [])]) : null;
+  if (restricted && !restricted.has(me.name)) return { healthiest: false, why: `I am not a synchronous standby (sync: ${syncMembers.join(',')})` };
+
   const optime = lastKnownPrimaryPosition(cluster);
   if (optime !== null && optime - pos > settings.maximumLagOnFailover) {
     return { healthiest: false, why: `I am ${optime - pos} bytes behind the last known primary position, more than maximum_lag_on_failover (${settings.maximumLagOnFailover})` };
@@ -71,6 +79,7 @@ export function isHealthiest(input: DecideInput): RaceVerdict {
   }
 
   for (const peer of input.peers) {
+    if (restricted && !restricted.has(peer.name) && peer.role !== 'primary') continue;
     const better = betterPeer(peer, pos, me.failoverPriority, candidate === me.name);
     if (better) return { healthiest: false, why: better };
   }

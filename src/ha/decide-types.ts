@@ -3,6 +3,7 @@
 // (ha-actions.ts) carries the actions out.
 import type { ClusterView } from './cluster-view.ts';
 import type { ControlData, PgStatus } from './postgres/types.ts';
+import type { ReplicationInfo, SyncSettings } from './decide-sync.ts';
 
 /** An upstream PostgreSQL to stream from or clone from: a member and its address. */
 export interface Upstream {
@@ -36,6 +37,7 @@ export interface DecideSettings {
   readonly memberSlotsTtlMs: number;
   /** Pause mode (`pause: true` in the dynamic config): no automatic action, only reporting. */
   readonly paused: boolean;
+  readonly sync: SyncSettings;
 }
 
 export interface LocalFacts {
@@ -70,6 +72,10 @@ export interface DecideInput {
   /** Filled by the driver only when the cluster is unlocked and this member may race. */
   readonly peers: readonly PeerReport[];
   readonly settings: DecideSettings;
+  /** The lock holder's pg_stat_replication (null when not asked: not the primary, or sync mode off). */
+  readonly replication: readonly ReplicationInfo[] | null;
+  /** synchronous_standby_names as this agent last set it (null: left to the user's setting). */
+  readonly managedSyncNames: string | null;
   /** Members last seen (name → monotonic ms), so a vanished member's slot is kept member_slots_ttl. */
   readonly membersLastSeen: ReadonlyMap<string, number>;
 }
@@ -102,6 +108,10 @@ export type Action =
   | { readonly type: 'follow'; readonly upstream: Upstream }
   /** Keep exactly one physical slot per member named here (the executor derives the slot names). */
   | { readonly type: 'syncSlots'; readonly members: readonly string[] }
+  /** Compare-and-set the `sync` key (null deletes it). */
+  | { readonly type: 'writeSync'; readonly value: { leader: string; sync_standby: string | null } | null; readonly revision: number }
+  /** synchronous_standby_names, managed (null: the user's own setting again). */
+  | { readonly type: 'setSyncNames'; readonly value: string | null }
   /** Delete the `failover` key (a request that cannot be carried out, or is done). */
   | { readonly type: 'clearFailover'; readonly revision: number }
   /** Write `initialize` or `config` when the lock holder finds them missing. */

@@ -36,8 +36,10 @@ function input(me: Partial<LocalFacts> = {}, over: Partial<DecideInput> = {}): D
     wallNow: Date.UTC(2026, 10, 22, 12),
     me: { name: 'node2', nofailover: false, failoverPriority: 1, clonefrom: false, dataDirEmpty: false, control: control('in archive recovery'), pg: replicaPg(), task: null, rewindFailed: false, ...me },
     cluster: cluster(), storeError: null, leaseExpiresAt: null, peers: [],
-    settings: { ttlMs: 2000, maximumLagOnFailover: 1048576, checkTimeline: false, usePgRewind: true, removeDataDirectoryOnRewindFailure: false, removeDataDirectoryOnDivergedTimelines: false, useSlots: true, memberSlotsTtlMs: 1_800_000, paused: false },
+    settings: { ttlMs: 2000, maximumLagOnFailover: 1048576, checkTimeline: false, usePgRewind: true, removeDataDirectoryOnRewindFailure: false, removeDataDirectoryOnDivergedTimelines: false, useSlots: true, memberSlotsTtlMs: 1_800_000, paused: false, sync: { mode: false, strict: false, nodeCount: 1 } },
     membersLastSeen: new Map(),
+    replication: null,
+    managedSyncNames: null,
     ...over,
   };
 }
@@ -228,4 +230,15 @@ test('pause mode: the leader keeps its lock while its postgres runs, nobody else
   assert.deepEqual(types(free), [], 'no race for a free lock');
   assert.equal(free.reason, 'PAUSE: no action: I am node2, a secondary, and there is no leader');
   assert.deepEqual(types(decide(input({ pg: downPg }, { cluster: cluster({ leader: lockedBy('node1') }), settings }))), [], 'no restart of a stopped postgres');
+});
+
+test('synchronous mode: only the members of the sync key race, and only against each other', () => {
+  const settings = { ...input().settings, sync: { mode: true, strict: true, nodeCount: 1 } };
+  const syncKey = { value: { leader: 'node1', sync_standby: 'node2' }, revision: 4 };
+  const n3 = decide(input({ name: 'node3', pg: replicaPg(9000) }, { cluster: cluster({ sync: syncKey }), settings }));
+  assert.match(n3.reason, /I am not a synchronous standby \(sync: node2\)/);
+  const n2 = decide(input({ pg: replicaPg(1000) }, { cluster: cluster({ sync: syncKey }), settings, peers: [peer('node3', 9000)] }));
+  assert.deepEqual(types(n2), ['acquireLock'], 'a non-sync peer further ahead does not stop the sync standby');
+  const off = decide(input({ name: 'node3', pg: replicaPg(9000) }, { cluster: cluster({ sync: syncKey }) }));
+  assert.deepEqual(types(off), ['acquireLock'], 'the key means nothing when synchronous mode is off');
 });

@@ -11,6 +11,7 @@ import type { ClusterView, MemberView } from './cluster-view.ts';
 import type { Action, DecideInput, Decision, Upstream } from './decide-types.ts';
 import type { ControlData } from './postgres/types.ts';
 import { failoverRequest, isHealthiest, mayFailOver } from './decide-race.ts';
+import { syncActions } from './decide-sync.ts';
 
 export function decide(input: DecideInput): Decision {
   const { me, cluster } = input;
@@ -190,6 +191,7 @@ function leaderUpkeep(input: DecideInput, cluster: ClusterView): Action[] {
   const actions: Action[] = [];
   if (cluster.initialize === null || cluster.config === null) actions.push({ type: 'repairKeys' });
   if (input.settings.useSlots) actions.push({ type: 'syncSlots', members: slotMembers(input, cluster) });
+  if (input.me.pg.role === 'primary') actions.push(...syncActions(input.me.name, cluster, input.replication, input.settings.sync, input.managedSyncNames));
   return actions;
 }
 

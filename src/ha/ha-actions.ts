@@ -14,6 +14,7 @@ import { slotNameFor } from './postgres/conf-files.ts';
 import type { LeaseGuard } from './lease-guard.ts';
 import type { MemberState } from './member-data.ts';
 import type { CallbackRunner } from './callbacks.ts';
+import { STRICT_PLACEHOLDER, standbyNamesSetting, syncStandbys } from './decide-sync.ts';
 
 /** The agent's mutable state that actions change and the next cycle's facts read. */
 export interface AgentState {
@@ -95,7 +96,11 @@ async function run(action: Action, cluster: ClusterView | null, deps: ExecutorDe
       if (!r.acquired || r.leaseExpiresAt === null) return 'lost the race for the leader lock';
       holdLease(deps, r.leaseExpiresAt);
       if (cluster?.failover) await store.setFailover(null, cluster.failover.revision);
-      if (action.promote) await promote(deps, cluster);
+      if (action.promote) {
+        const blocked = await prepareSyncPromotion(deps, cluster);
+        if (blocked) return blocked;
+        await promote(deps, cluster);
+      }
       return null;
     }
     case 'renewLock':
@@ -117,6 +122,11 @@ async function run(action: Action, cluster: ClusterView | null, deps: ExecutorDe
       return null;
     case 'syncSlots':
       await pg.syncPhysicalSlots(action.members.map(slotNameFor));
+      return null;
+    case 'writeSync':
+      return (await store.setSyncState(action.value, action.revision)) ? null : 'the sync key changed meanwhile';
+    case 'setSyncNames':
+      await pg.setSynchronousStandbyNames(action.value);
       return null;
     case 'clearFailover':
       await store.setFailover(null, action.revision);
@@ -149,8 +159,27 @@ function background(deps: ExecutorDeps, name: string, fn: () => Promise<void>): 
   return null;
 }
 
+/**
+ * Synchronous mode, before a promotion (Patroni does the same): the `sync` key names us as its
+ * leader, and PostgreSQL comes up requiring synchronous standbys at once; strict mode keeps the
+ * previous standbys in the key (none of them misses an acknowledged commit: none can happen
+ * until one of them, or a new one, confirms). Returns why the promotion must wait, or null.
+ */
+async function prepareSyncPromotion(deps: ExecutorDeps, cluster: ClusterView | null): Promise<string | null> {
+  const settings = deps.settings();
+  if (settings.synchronous_mode !== true) return null;
+  const me = deps.config.name;
+  const previous = cluster ? syncStandbys(cluster).filter((n) => n !== me) : [];
+  const keep = settings.synchronous_mode_strict ? previous : [];
+  const written = await deps.store.setSyncState({ leader: me, sync_standby: keep.length > 0 ? keep.join(',') : null }, cluster?.sync?.revision ?? 0);
+  if (!written) return 'the sync key changed before the promotion; promoting next cycle';
+  if (settings.synchronous_mode_strict) await deps.pg.setSynchronousStandbyNames(standbyNamesSetting([STRICT_PLACEHOLDER], 1));
+  return null;
+}
+
 async function startReplica(deps: ExecutorDeps, upstream: Upstream | null): Promise<void> {
   const { pg, state } = deps;
+  await pg.setSynchronousStandbyNames(null);
   await pg.start({ role: 'replica', upstream, slotName: upstream ? ownSlot(deps) : null });
   state.rewindFailed = false;
   state.memberState = 'running';

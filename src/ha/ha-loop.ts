@@ -175,8 +175,11 @@ export class HaLoop {
           useSlots: this.dynamic.postgresql.use_slots,
           memberSlotsTtlMs: this.dynamic.member_slots_ttl * 1000,
           paused: this.dynamic.extra.pause === true,
+          sync: { mode: this.dynamic.synchronous_mode === true, strict: this.dynamic.synchronous_mode_strict, nodeCount: this.dynamic.synchronous_node_count },
         },
         membersLastSeen: this.membersLastSeen,
+        replication: cluster?.leader?.name === config.name && pgStatus.role === 'primary' && this.dynamic.synchronous_mode === true ? await pg.replication().catch(() => null) : null,
+        managedSyncNames: pg.managedSyncNames,
       };
       const decision = decide(input);
       const failure = await execute(decision.actions, cluster, {

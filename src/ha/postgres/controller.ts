@@ -17,6 +17,7 @@ import type { ParameterValue } from './conf-files.ts';
 import { conninfo, keepInitdbConfAsBase, removeSignalFiles, writeConfFiles } from './conf-files.ts';
 import { readControlData } from './control-data.ts';
 import { PostgresError } from './errors.ts';
+import { parseLsnOrNull } from './lsn.ts';
 import { connectHost, PgConnection, probe } from './pg-client.ts';
 import type { ConnectTarget } from './pg-client.ts';
 import { isProcessAlive, isPostgresAlive, killWithChildren, livePostmasterPid, pidFromFile, PID_FILE, signal, waitForExit } from './postmaster.ts';
@@ -71,6 +72,8 @@ export class PostgresController {
   private readonly logger: Logger;
   /** The user parameters in force (the dynamic config can change them at run time). */
   private parameters: Readonly<Record<string, ParameterValue>>;
+  /** synchronous_standby_names as the HA loop manages it (synchronous mode), over the user's. */
+  private syncNames: string | null = null;
   /** The last recovery setup written, so a parameter change rewrites the same role's files. */
   private lastStartOptions: StartOptions | null = null;
   /** The protected command-line arguments the running postmaster was started with. */
@@ -134,7 +137,10 @@ export class PostgresController {
   async writeConfig(opts: StartOptions): Promise<void> {
     const r = this.opts.replication;
     const recovery = opts.role === 'replica' ? { upstream: opts.upstream, slotName: opts.slotName, user: r.username, password: r.password, applicationName: this.name } : null;
-    await writeConfFiles(this.runner, this.dataDir, { parameters: this.parameters, pgHba: this.opts.pgHba, recovery }, COMMAND_LINE_PARAMETERS);
+    // A replica never gets the managed list: promoted, it starts with the user's setting until its
+    // agent (which sets the list before promoting in synchronous mode) says otherwise.
+    const parameters = this.syncNames !== null ? { ...this.parameters, synchronous_standby_names: this.syncNames } : this.parameters;
+    await writeConfFiles(this.runner, this.dataDir, { parameters, pgHba: this.opts.pgHba, recovery }, COMMAND_LINE_PARAMETERS);
     this.lastStartOptions = opts;
   }
 
@@ -272,6 +278,8 @@ export class PostgresController {
       if (performance.now() >= deadline) throw new PostgresError('ERR_PG_PROMOTE_TIMEOUT', `still in recovery ${this.opts.timeoutMs} ms after pg_ctl promote`);
       await sleep(POLL_MS);
     }
+    // From now on the configuration we write is a primary's (no standby.signal, no conninfo).
+    this.lastStartOptions = { role: 'primary', upstream: null, slotName: null };
   }
 
   /** After the first start of a new cluster: passwords, the replication and the rewind role. */
@@ -351,6 +359,32 @@ export class PostgresController {
 
   async checkpoint(): Promise<void> {
     await this.conn.query('CHECKPOINT', [], Math.max(this.opts.timeoutMs, 2000));
+  }
+
+  /**
+   * Sets synchronous_standby_names (null: back to the user's own value) and reloads when it
+   * changed. Resolves once the postmaster has been signalled; the setting is in force when
+   * pg_settings shows it (see synchronousStandbyNames()).
+   */
+  async setSynchronousStandbyNames(value: string | null): Promise<void> {
+    if (value === this.syncNames) return;
+    this.syncNames = value;
+    if (this.lastStartOptions === null) return;
+    await this.writeConfig(this.lastStartOptions);
+    if ((await this.postmasterPid()) !== null) await this.reload();
+  }
+
+  /** The value the managed list was last set to (null: not managed). */
+  get managedSyncNames(): string | null {
+    return this.syncNames;
+  }
+
+  /** The standbys streaming from this server: who they are and whether they are synchronous now. */
+  async replication(): Promise<{ name: string; state: string; syncState: string; flushLsn: number | null }[]> {
+    const rows = await this.conn.query<{ application_name: string; state: string; sync_state: string; flush: string | null }>(
+      'select application_name, state, sync_state, flush_lsn::text as flush from pg_stat_replication',
+    );
+    return rows.map((r) => ({ name: r.application_name, state: r.state, syncState: r.sync_state, flushLsn: parseLsnOrNull(r.flush) }));
   }
 
   /** SIGHUP to the postmaster: it rereads its configuration files. */
