@@ -76,6 +76,14 @@ function check(view: ClusterView, req: Request, kind: Kind): void {
 }
 
 export function registerSwitchoverApi(app: FastifyInstance, deps: SwitchoverDeps): void {
+  // Patroni reads the body as JSON whatever the content type says (`curl -d` sends form type).
+  app.addContentTypeParser(['application/x-www-form-urlencoded', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => {
+    try {
+      done(null, JSON.parse(body as string));
+    } catch {
+      done(Object.assign(new Error('the body is not JSON'), { statusCode: 400 }), undefined);
+    }
+  });
   const handle = (kind: Kind) => async (req: { body: unknown }, reply: FastifyReply) => {
     try {
       const request = parseBody(req.body, kind);

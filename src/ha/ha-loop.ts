@@ -266,6 +266,7 @@ export class HaLoop {
       const next = validateDynamicConfig(cluster.config.value, 'config');
       if (JSON.stringify(next) === JSON.stringify(this.dynamic)) return false;
       this.log.info({ ttl: next.ttl, loop_wait: next.loop_wait, retry_timeout: next.retry_timeout }, 'dynamic configuration changed');
+      if (next.synchronous_mode === 'quorum') this.log.warn("synchronous_mode: quorum is not supported yet; replication stays asynchronous (use synchronous_mode: true)");
       const parametersChanged = JSON.stringify(next.postgresql.parameters) !== JSON.stringify(this.dynamic.postgresql.parameters);
       this.dynamic = next;
       return parametersChanged;
