@@ -13,6 +13,7 @@ import { PostgresController } from './postgres/controller.ts';
 import { HaLoop } from './ha-loop.ts';
 import { registerPatroniApi } from '../api/patroni-api.ts';
 import { registerSwitchoverApi } from '../api/switchover-api.ts';
+import { registerMemberApi } from '../api/member-api.ts';
 import { CallbackRunner } from './callbacks.ts';
 import { Fence } from './fence/fence.ts';
 
@@ -94,6 +95,7 @@ export class Agent {
     agent.apiApp = Fastify({ logger: false });
     registerPatroniApi(agent.apiApp, { config, loop: agent.loop, now });
     registerSwitchoverApi(agent.apiApp, { store: agent.store, waitMs: 30_000 });
+    registerMemberApi(agent.apiApp, agent.loop);
     await agent.apiApp.listen({ host: config.restapi.listen.host, port: config.restapi.listen.port });
     agent.loop.start();
     return agent;

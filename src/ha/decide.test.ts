@@ -110,6 +110,10 @@ test('a former primary rejoins with pg_rewind, but only after the new primary ch
   const withHistory = (lsn: number) => ({ ...locked, history: { value: [[1, lsn, 'no recovery target specified', '', 'node2']], revision: 9 } });
   assert.deepEqual(decide(input(clean, { cluster: withHistory(600) })).actions, [{ type: 'startReplica', upstream: { name: 'node2', host: '127.0.0.1', port: 5433 }, rewind: false }]);
   assert.deepEqual(decide(input(clean, { cluster: withHistory(400) })).actions, [{ type: 'startReplica', upstream: { name: 'node2', host: '127.0.0.1', port: 5433 }, rewind: true }]);
+  // The new leader holds the lock but is still promoting (same timeline, no history yet): wait.
+  const promoting = cluster({ leader: lockedBy('node2'), members: [member('node1', 5432), member('node2', 5433, { timeline: 1 })] });
+  assert.match(decide(input(clean, { cluster: promoting })).reason, /waiting for node2 to finish its promotion/);
+  assert.deepEqual(types(decide(input(clean, { cluster: locked }))), ['startReplica'], 'on a later timeline with no history entry: rewind to be safe');
   // A replica that merely crashed restarts without rewinding.
   const replica = decide(input({ name: 'node3', pg: downPg, control: control('in archive recovery', 2) }, { cluster: locked }));
   assert.deepEqual(replica.actions, [{ type: 'startReplica', upstream: { name: 'node2', host: '127.0.0.1', port: 5433 }, rewind: false }]);

@@ -111,7 +111,9 @@ function postgresDown(input: DecideInput, cluster: ClusterView, iHoldLock: boole
   const upstream = leader ? upstreamOf(leader) : null;
   if (upstream === null) return { actions: [{ type: 'startReplica', upstream: null, rewind: false }], reason: `starting postgres read-only: the leader ${cluster.leader.name} has not published its address` };
 
-  const diverged = mayHaveDiverged(me.control, cluster, leader);
+  const divergence = mayHaveDiverged(me.control, cluster, leader);
+  if (divergence === 'unknown') return none(`waiting for ${upstream.name} to finish its promotion and record its timeline switch before deciding on pg_rewind`);
+  const diverged = divergence === 'yes';
   if (diverged && !settings.usePgRewind && settings.removeDataDirectoryOnDivergedTimelines) {
     return { actions: [{ type: 'clone', from: upstream }], reason: `re-creating the replica from ${upstream.name}: I was a primary and pg_rewind is off` };
   }
@@ -215,16 +217,19 @@ function lockedByOther(input: DecideInput, cluster: ClusterView): Decision {
  * timeline records where the switch happened (Patroni asks the new primary over a replication
  * connection for the same fact).
  */
-function mayHaveDiverged(control: ControlData | null, cluster: ClusterView, leader: MemberView | undefined): boolean {
-  if (control === null) return false;
+function mayHaveDiverged(control: ControlData | null, cluster: ClusterView, leader: MemberView | undefined): 'yes' | 'no' | 'unknown' {
+  if (control === null) return 'no';
   const leaderTimeline = typeof leader?.data.timeline === 'number' ? leader.data.timeline : null;
-  if (leaderTimeline !== null && control.timeline > leaderTimeline) return true;
+  if (leaderTimeline !== null && control.timeline > leaderTimeline) return 'yes';
   const wasPrimary = control.state === 'in production' || control.state === 'shut down';
-  if (!wasPrimary) return false;
-  if (control.state !== 'shut down') return true;
+  if (!wasPrimary) return 'no';
+  if (control.state !== 'shut down') return 'yes';
   const switchedAt = (cluster.history?.value ?? []).find((h) => Array.isArray(h) && h[0] === control.timeline);
   const switchLsn = Array.isArray(switchedAt) && typeof switchedAt[1] === 'number' ? switchedAt[1] : null;
-  return switchLsn === null || switchLsn <= control.checkpointLsn;
+  if (switchLsn !== null) return switchLsn > control.checkpointLsn ? 'no' : 'yes';
+  // The new leader holds the lock but has not finished promoting (still on our timeline): its
+  // history entry comes right after. Once it is on a later timeline with no entry, rewind.
+  return leaderTimeline === null || leaderTimeline <= control.timeline ? 'unknown' : 'yes';
 }
 
 /** Members whose slot the primary keeps: every other member, and vanished ones for member_slots_ttl. */

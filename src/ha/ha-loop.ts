@@ -11,7 +11,8 @@ import { validateDynamicConfig } from './config/load.ts';
 import type { PostgresController } from './postgres/controller.ts';
 import type { ControlData, PgStatus } from './postgres/types.ts';
 import { NOT_RUNNING } from './postgres/status.ts';
-import { decide } from './decide.ts';
+import { decide, upstreamOf } from './decide.ts';
+import { slotNameFor } from './postgres/conf-files.ts';
 import { mayFailOver } from './decide-race.ts';
 import type { DecideInput, PeerReport } from './decide-types.ts';
 import { LeaseGuard } from './lease-guard.ts';
@@ -254,6 +255,57 @@ export class HaLoop {
         }
       }),
     );
+  }
+
+  /**
+   * Runs an operator's request as the agent's one background task, so cycles go on keeping the
+   * lock meanwhile. A restart is awaited; a reinitialize only started. Resolves with why it cannot
+   * be done (or failed), or null.
+   */
+  async runOperatorTask(name: 'restart' | 'reinitialize'): Promise<string | null> {
+    if (this.state.task !== null) return `${this.state.task} already in progress`;
+    const { pg, store, config, callbacks } = this.deps;
+    if (name === 'reinitialize') {
+      const cluster = await store.getCluster();
+      if (cluster.leader === null) return 'Cluster has no leader, can not reinitialize';
+      if (cluster.leader.name === config.name) return 'I am the leader, can not reinitialize';
+      const leader = cluster.members.find((m) => m.name === cluster.leader!.name);
+      const from = leader ? upstreamOf(leader) : null;
+      if (!from) return `the leader ${cluster.leader.name} has not published its address`;
+      // Started, not awaited: a fresh copy takes as long as the data is big (Patroni answers at once too).
+      this.state.task = 'reinitialize';
+      void (async () => {
+        try {
+          this.state.memberState = 'creating replica';
+          await pg.stop('immediate');
+          await pg.basebackup(from);
+          await pg.start({ role: 'replica', upstream: from, slotName: this.dynamic.postgresql.use_slots ? slotNameFor(config.name) : null });
+          this.state.memberState = 'running';
+          this.state.rewindFailed = false;
+          callbacks.fire('on_start', 'replica');
+          this.log.info(`reinitialized from ${from.name}`);
+        } catch (err) {
+          this.state.memberState = 'stopped';
+          this.log.error({ err: (err as Error).message }, 'reinitialize failed');
+        } finally {
+          this.state.task = null;
+          this.wake();
+        }
+      })();
+      return null;
+    }
+    this.state.task = 'restart';
+    try {
+      const role = this.lastPg.role ?? 'replica';
+      await pg.restart();
+      callbacks.fire('on_restart', role);
+      return null;
+    } catch (err) {
+      return `restart failed: ${(err as Error).message}`;
+    } finally {
+      this.state.task = null;
+      this.wake();
+    }
   }
 
   /**

@@ -7,6 +7,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { AgentCluster } from '../support/agents.ts';
 import { sleep } from '../support/processes.ts';
+import { request } from 'undici';
 
 const NAMES = ['n1', 'n2', 'n3'];
 let cluster: AgentCluster | null = null;
@@ -47,4 +48,31 @@ test('a graceful stop of the primary hands over without waiting out the lease; t
   assert.ok(lines.some((l) => l.includes(`starting postgres as a replica of ${newPrimary}`)), 'it started as a replica of the new primary');
   assert.ok(!lines.some((l) => l.includes('after pg_rewind')), 'without a pg_rewind');
   assert.deepEqual(await c.primaries(), [newPrimary]);
+});
+
+test('restart of a member in place, and reinitialize of a replica from the leader', async () => {
+  const c = cluster!;
+  const primary = await c.waitForPrimary();
+  const replica = NAMES.find((n) => n !== primary)!;
+  const post = async (node: string, path: string, body: unknown = {}) => {
+    const n = c.node(node);
+    const res = await request(`http://${n.testHost}:${n.apiPort}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), headersTimeout: 60_000, bodyTimeout: 60_000 });
+    return { status: res.statusCode, text: await res.body.text() };
+  };
+  const pidBefore = await c.postmasterPid(primary);
+  assert.deepEqual(await post(primary, '/restart'), { status: 200, text: 'restarted successfully' });
+  const pidAfter = await c.postmasterPid(primary);
+  assert.ok(pidAfter !== null && pidAfter !== pidBefore, 'a new postmaster');
+  assert.deepEqual(await c.primaries(), [primary], 'the primary restarted in place, no failover');
+  assert.ok(await c.waitFor('writes on the restarted primary', async () => c.trySql(primary, "insert into w (at) values ('restarted')")));
+  assert.equal((await post(primary, '/restart', { restart_pending: 'yes' })).status, 400);
+
+  assert.deepEqual(await post(primary, '/reinitialize'), { status: 503, text: 'I am the leader, can not reinitialize' });
+  const rowsNow = (await c.trySql(primary, 'select count(*)::int as n from w'))?.rows[0]?.n as number;
+  assert.deepEqual(await post(replica, '/reinitialize'), { status: 200, text: 'reinitialize started' });
+  await c.waitFor(`${replica} reinitialized and streaming`, async () => {
+    const r = await c.api(replica);
+    return r?.body.state === 'running' && r.body.replication_state === 'streaming' && (await c.trySql(replica, 'select count(*)::int as n from w'))?.rows[0]?.n === rowsNow;
+  });
+  assert.ok(c.node(replica).handle!.stdoutLines.some((l) => l.includes(`reinitialized from ${primary}`)));
 });

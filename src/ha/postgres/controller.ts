@@ -374,6 +374,14 @@ export class PostgresController {
     if ((await this.postmasterPid()) !== null) await this.reload();
   }
 
+  /** Stops (fast) and starts again in the same role: what a restart API call or a pending restart needs. */
+  async restart(): Promise<void> {
+    const opts = this.lastStartOptions;
+    if (opts === null || (await this.postmasterPid()) === null) throw new PostgresError('ERR_PG_NOT_RUNNING', 'cannot restart: postgres is not running');
+    await this.stop('fast');
+    await this.start(opts);
+  }
+
   /** The value the managed list was last set to (null: not managed). */
   get managedSyncNames(): string | null {
     return this.syncNames;

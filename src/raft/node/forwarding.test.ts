@@ -15,6 +15,7 @@ test('a follower forwards writes to the leader and reads its own writes at once'
   const { members, peers } = await set.cluster(['a', 'b', 'c'], 'conclave-fwd-');
   const leaderId = (await until('a leader', () => set.leader())).id;
   const follower = [...members.values()].find((m) => m.node.id !== leaderId)!;
+  await until('the follower to know the leader', () => follower.node.leaderUrl());
   const kv = new ForwardingKv(follower.node);
 
   for (let i = 0; i < 20; i++) {
