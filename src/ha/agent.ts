@@ -55,7 +55,9 @@ export class Agent {
     const agent = new Agent(opts);
     const { config, logger } = opts;
     const now = (): number => performance.now();
-    const retryMs = Math.max(1000, config.bootstrap.dcs.retry_timeout * 1000);
+    // How long one store request may take. Safety does not rest on it (the lease guard and the
+    // fence do), so it is generous: under a loaded machine a timed-out write is an ambiguous one.
+    const retryMs = Math.max(2000, config.bootstrap.dcs.retry_timeout * 2000);
 
     agent.raftApp = Fastify({ logger: false, bodyLimit: 64 * 1024 * 1024 });
     agent.raft = await RaftNode.start(

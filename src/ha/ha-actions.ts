@@ -297,6 +297,7 @@ async function bootstrap(deps: ExecutorDeps): Promise<void> {
     return;
   }
   state.memberState = 'initializing new cluster';
+  let sysid: string | null = null;
   try {
     await pg.initdb();
     await pg.start({ role: 'primary', upstream: null, slotName: null });
@@ -304,13 +305,24 @@ async function bootstrap(deps: ExecutorDeps): Promise<void> {
     deps.callbacks.fire('on_start', 'primary');
     const control = await pg.controlData();
     if (!control) throw new Error('pg_controldata found no cluster after initdb');
+    sysid = control.systemIdentifier;
     const r = await store.attemptToAcquireLeader(config.name, config.bootstrap.dcs.ttl * 1000);
     if (!r.acquired || r.leaseExpiresAt === null) throw new Error('could not take the leader lock after initdb');
     holdLease(deps, r.leaseExpiresAt);
-    if (!(await store.completeInitialize(control.systemIdentifier))) throw new Error('the initialize key changed during bootstrap');
-    await store.setConfig(dynamicConfigToJson(config.bootstrap.dcs) as Record<string, unknown>, 0);
+    // The cluster exists from the moment `initialize` holds our system identifier: that write is
+    // the last step. The config key is best effort; the lock holder repairs it if it is missing.
+    await store.setConfig(dynamicConfigToJson(config.bootstrap.dcs) as Record<string, unknown>, 0).catch((err: Error) => logger.warn({ err: err.message }, 'could not write the config key yet'));
+    if (!(await store.completeInitialize(sysid))) throw new Error('the initialize key changed during bootstrap');
     state.memberState = 'running';
   } catch (err) {
+    // A write that timed out may still have applied: if `initialize` names our cluster, the
+    // bootstrap did happen, and wiping this data directory would leave a cluster with no data.
+    const done = sysid !== null && (await store.getCluster().then((v) => v.initialize === sysid, () => false));
+    if (done) {
+      logger.warn({ err: (err as Error).message }, 'bootstrap: a step reported failure but the cluster is initialized with our data; carrying on');
+      state.memberState = 'running';
+      return;
+    }
     // Give the race back and leave no half-made cluster behind: the next attempt starts clean.
     deps.guard.disarm();
     state.leaseExpiresAt = null;
