@@ -14,7 +14,9 @@ export interface ApiDeps {
 
 type Check = (deps: ApiDeps) => boolean;
 
-const isPrimary: Check = ({ loop }) => loop.isLeader();
+// The lock alone is not enough: between taking the lock and the end of the promotion the node
+// is still a replica, and a load balancer must not send it writes yet.
+const isPrimary: Check = ({ loop }) => loop.isLeader() && loop.lastPg.running && loop.lastPg.role === 'primary';
 const isReplica: Check = ({ loop, config }) => {
   const pg = loop.lastPg;
   return pg.running && pg.role === 'replica' && !config.tags.noloadbalance && !loop.isLeader();

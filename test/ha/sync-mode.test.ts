@@ -62,6 +62,7 @@ test('strict synchronous mode: no acknowledged write lost across a kill -9 failo
   const present = await c.trySql(next, 'select id from acked where id = any($1::int[])', [acked]);
   assert.equal(present?.rowCount, acked.length, `every acknowledged write is on the new primary (${acked.length} of them)`);
 
+  await c.waitFor('the new primary out of recovery', async () => (await c.trySql(next, 'select pg_is_in_recovery() as r'))?.rows[0]?.r === false);
   // No eligible standby now (the old primary is down, n3 is nosync): a commit must wait.
   const client = await c.sql(next);
   try {
