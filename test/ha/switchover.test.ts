@@ -80,8 +80,12 @@ test('switchover to a candidate, to the best member, scheduled, cancelled, and r
   await write();
 
   // Scheduled: nothing happens before its time, then it does.
-  const at = new Date(Date.now() + 4000).toISOString();
-  const scheduled = await call(c, primary, 'POST', '/switchover', { leader: primary, candidate, scheduled_at: at });
+  // The candidate's member key may still describe it as it was a moment ago (keys are written at
+  // the end of each cycle): until it reads as a running replica the request is refused (412).
+  const scheduled = await c.waitFor('the scheduled switchover accepted', async () => {
+    const r = await call(c, primary, 'POST', '/switchover', { leader: primary, candidate, scheduled_at: new Date(Date.now() + 4000).toISOString() });
+    return r.status === 412 ? null : r;
+  }, 10_000);
   assert.deepEqual(scheduled, { status: 202, text: 'Switchover scheduled' });
   assert.equal((await call(c, primary, 'POST', '/switchover', { leader: primary, candidate })).status, 409, 'one request at a time');
   await sleep(1500);
