@@ -31,8 +31,12 @@ test('strict synchronous mode: no acknowledged write lost across a kill -9 failo
   assert.deepEqual(key, { leader: primary, sync_standby: standby });
   const setting = await c.trySql(primary, 'show synchronous_standby_names');
   assert.equal(setting?.rows[0]?.synchronous_standby_names, `"${standby}"`);
-  const rep = await c.trySql(primary, 'select application_name, sync_state from pg_stat_replication order by 1');
-  assert.deepEqual(rep?.rows, [{ application_name: standby, sync_state: 'sync' }, { application_name: 'n3', sync_state: 'async' }]);
+  // n3 may still be cloning: wait until both stream, then the states must be these.
+  const rep = await c.waitFor('both standbys streaming', async () => {
+    const r = await c.trySql(primary, 'select application_name, sync_state from pg_stat_replication order by 1');
+    return r?.rowCount === 2 ? r : null;
+  });
+  assert.deepEqual(rep.rows, [{ application_name: standby, sync_state: 'sync' }, { application_name: 'n3', sync_state: 'async' }]);
 
   // Writes acknowledged one by one while the primary dies.
   assert.ok(await c.trySql(primary, 'create table acked (id int primary key)'));
