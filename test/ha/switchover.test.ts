@@ -24,6 +24,14 @@ async function call(c: AgentCluster, node: string, method: 'POST' | 'DELETE', pa
   return { status: res.statusCode, text: await res.body.text() };
 }
 
+/** A request that must be accepted: retried while member keys still show the last hand-over (412). */
+async function accepted(c: AgentCluster, node: string, body: unknown): Promise<{ status: number; text: string }> {
+  return c.waitFor('the request accepted', async () => {
+    const r = await call(c, node, 'POST', '/switchover', body);
+    return r.status === 412 ? null : r;
+  }, 10_000);
+}
+
 async function healthy(c: AgentCluster): Promise<string | null> {
   const p = await c.primaries();
   if (p.length !== 1) return null;
@@ -61,7 +69,7 @@ test('switchover to a candidate, to the best member, scheduled, cancelled, and r
 
   // To a named candidate: answered once it happened.
   const candidate = other;
-  const r1 = await call(c, primary, 'POST', '/switchover', { leader: primary, candidate });
+  const r1 = await accepted(c, primary, { leader: primary, candidate });
   assert.deepEqual(r1, { status: 200, text: `Successfully switched over to "${candidate}"` });
   const old = primary;
   primary = await c.waitFor('the old primary streaming from the candidate', async () => ((await healthy(c)) === candidate ? candidate : null));
@@ -71,7 +79,7 @@ test('switchover to a candidate, to the best member, scheduled, cancelled, and r
   await write();
 
   // To the best member (n3 is nofailover, so it must be the old primary again).
-  const r2 = await call(c, 'n3', 'POST', '/switchover', { leader: primary });
+  const r2 = await accepted(c, 'n3', { leader: primary });
   assert.equal(r2.status, 200, r2.text);
   assert.equal(r2.text, `Successfully switched over to "${old}"`);
   primary = await c.waitFor('a healthy cluster', () => healthy(c));
