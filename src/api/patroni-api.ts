@@ -3,11 +3,11 @@
 // (switchover, config, cluster, history, tag filters) comes with step 4.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { HaLoop } from '../ha/ha-loop.ts';
-import type { AgentConfig } from '../ha/config/types.ts';
-import { patroniStatus } from '../ha/member-data.ts';
+import type { AgentConfig, DatabaseAgentConfig } from '../ha/config/types.ts';
+import { CONCLAVE_VERSION, patroniStatus } from '../ha/member-data.ts';
 
 export interface ApiDeps {
-  config: AgentConfig;
+  config: DatabaseAgentConfig;
   loop: HaLoop;
   now: () => number;
 }
@@ -64,6 +64,21 @@ export function registerPatroniApi(app: FastifyInstance, deps: ApiDeps): void {
       if (req.method !== 'GET') return reply.code(code).send();
       return reply.code(code).send(body(deps));
     };
+    app.get(path, handler);
+    app.route({ method: ['OPTIONS'], url: path, handler });
+  }
+}
+
+/**
+ * A witness's API: it runs no PostgreSQL, so every health check that asks about PostgreSQL says
+ * 503; GET /patroni and /liveness say what it is.
+ */
+export function registerWitnessApi(app: FastifyInstance, config: AgentConfig): void {
+  const body = () => ({ state: 'running', role: 'witness', patroni: { version: CONCLAVE_VERSION, scope: config.scope, name: config.name, product: 'Conclave' }, tags: config.tags.all });
+  app.get('/patroni', async () => body());
+  app.get('/liveness', async () => body());
+  for (const path of Object.keys(CHECKS).filter((p) => p !== '/liveness')) {
+    const handler = async (req: FastifyRequest, reply: FastifyReply) => (req.method === 'GET' ? reply.code(503).send(body()) : reply.code(503).send());
     app.get(path, handler);
     app.route({ method: ['OPTIONS'], url: path, handler });
   }

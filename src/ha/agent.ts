@@ -8,10 +8,10 @@ import { RaftNode } from '../raft/node/raft-node.ts';
 import { ForwardingKv } from '../raft/node/forwarding.ts';
 import { registerKvApi } from '../raft/node/kv-http.ts';
 import { ClusterStore } from './cluster-store.ts';
-import type { AgentConfig, HostPort } from './config/types.ts';
+import type { AgentConfig, DatabaseAgentConfig, HostPort } from './config/types.ts';
 import { PostgresController } from './postgres/controller.ts';
 import { HaLoop } from './ha-loop.ts';
-import { registerPatroniApi } from '../api/patroni-api.ts';
+import { registerPatroniApi, registerWitnessApi } from '../api/patroni-api.ts';
 import { registerSwitchoverApi } from '../api/switchover-api.ts';
 import { registerMemberApi } from '../api/member-api.ts';
 import { CallbackRunner } from './callbacks.ts';
@@ -33,18 +33,24 @@ export interface AgentOptions {
   onFatal: (message: string) => void;
 }
 
+/** The parts that exist only on a member that runs PostgreSQL (not on a witness). */
+interface DatabaseParts {
+  pg: PostgresController;
+  loop: HaLoop;
+  callbacks: CallbackRunner;
+  fence: Fence;
+}
+
 export class Agent {
   readonly config: AgentConfig;
   private readonly logger: Logger;
   private raftApp!: FastifyInstance;
   private apiApp!: FastifyInstance;
   raft!: RaftNode;
-  pg!: PostgresController;
-  loop!: HaLoop;
   store!: ClusterStore;
   private kv!: ForwardingKv;
-  private callbacks!: CallbackRunner;
-  private fence!: Fence;
+  /** null on a witness. */
+  private db: DatabaseParts | null = null;
 
   private constructor(opts: AgentOptions) {
     this.config = opts.config;
@@ -71,35 +77,45 @@ export class Agent {
 
     agent.kv = new ForwardingKv(agent.raft, { timeoutMs: retryMs });
     agent.store = new ClusterStore({ raft: agent.kv, namespace: config.namespace, scope: config.scope, now });
-    agent.pg = new PostgresController({
+    agent.apiApp = Fastify({ logger: false });
+    if (config.postgresql === null) {
+      // A witness: a Raft voter and nothing else (no member key, so no slot is kept for it).
+      registerWitnessApi(agent.apiApp, config);
+      await agent.apiApp.listen({ host: config.restapi.listen.host, port: config.restapi.listen.port });
+      logger.info('witness: votes in Raft, runs no PostgreSQL');
+      return agent;
+    }
+    const db = config as DatabaseAgentConfig;
+    const pgConfig = db.postgresql;
+    const runAs = process.getuid?.() === 0 ? pgConfig.run_as : null;
+    const pg = new PostgresController({
       name: config.name,
       scope: config.scope,
-      dataDir: config.postgresql.data_dir,
-      binDir: config.postgresql.bin_dir,
-      listen: config.postgresql.listen,
-      superuser: config.postgresql.authentication.superuser,
-      replication: config.postgresql.authentication.replication,
-      rewind: config.postgresql.authentication.rewind,
-      parameters: { ...config.bootstrap.dcs.postgresql.parameters, ...config.postgresql.parameters },
-      pgHba: config.postgresql.pg_hba.length > 0 ? config.postgresql.pg_hba : config.bootstrap.pg_hba,
+      dataDir: pgConfig.data_dir,
+      binDir: pgConfig.bin_dir,
+      listen: pgConfig.listen,
+      superuser: pgConfig.authentication.superuser,
+      replication: pgConfig.authentication.replication,
+      rewind: pgConfig.authentication.rewind,
+      parameters: { ...config.bootstrap.dcs.postgresql.parameters, ...pgConfig.parameters },
+      pgHba: pgConfig.pg_hba.length > 0 ? pgConfig.pg_hba : config.bootstrap.pg_hba,
       initdbOptions: config.bootstrap.initdb,
-      runAs: process.getuid?.() === 0 ? config.postgresql.run_as : null,
-      timeoutMs: config.postgresql.pg_ctl_timeout * 1000,
+      runAs,
+      timeoutMs: pgConfig.pg_ctl_timeout * 1000,
       logger: logger.child({ layer: 'postgres' }),
     });
-    const runAs = process.getuid?.() === 0 ? config.postgresql.run_as : null;
-    agent.callbacks = new CallbackRunner({ commands: config.postgresql.callbacks, scope: config.scope, runAs, logger: logger.child({ layer: 'callbacks' }) });
-    const unsupported = config.postgresql.create_replica_methods.filter((m) => m !== 'basebackup');
+    const callbacks = new CallbackRunner({ commands: pgConfig.callbacks, scope: config.scope, runAs, logger: logger.child({ layer: 'callbacks' }) });
+    const unsupported = pgConfig.create_replica_methods.filter((m) => m !== 'basebackup');
     if (unsupported.length > 0) logger.warn({ unsupported }, 'postgresql.create_replica_methods: only basebackup is supported; the others are skipped');
-    agent.fence = await Fence.start(config.postgresql.data_dir, logger.child({ layer: 'fence' }));
-    agent.loop = new HaLoop({ config, store: agent.store, pg: agent.pg, logger: logger.child({ layer: 'ha' }), now, onFatal: opts.onFatal, callbacks: agent.callbacks, fence: agent.fence });
+    const fence = await Fence.start(pgConfig.data_dir, logger.child({ layer: 'fence' }));
+    const loop = new HaLoop({ config: db, store: agent.store, pg, logger: logger.child({ layer: 'ha' }), now, onFatal: opts.onFatal, callbacks, fence });
+    agent.db = { pg, loop, callbacks, fence };
 
-    agent.apiApp = Fastify({ logger: false });
-    registerPatroniApi(agent.apiApp, { config, loop: agent.loop, now });
+    registerPatroniApi(agent.apiApp, { config: db, loop, now });
     registerSwitchoverApi(agent.apiApp, { store: agent.store, waitMs: 30_000 });
-    registerMemberApi(agent.apiApp, agent.loop);
+    registerMemberApi(agent.apiApp, loop);
     await agent.apiApp.listen({ host: config.restapi.listen.host, port: config.restapi.listen.port });
-    agent.loop.start();
+    loop.start();
     return agent;
   }
 
@@ -111,19 +127,22 @@ export class Agent {
    * leaves the consensus group.
    */
   async stop(opts: { stopPostgres: boolean } = { stopPostgres: true }): Promise<void> {
-    await this.loop.stop();
-    if (opts.stopPostgres) {
-      const wasRunning = (await this.pg.postmasterPid().catch(() => null)) !== null;
-      await this.pg.stop('fast').catch((err: Error) => this.logger.error({ err }, 'could not stop postgres'));
-      if (wasRunning) this.callbacks.fire('on_stop', this.loop.lastPg.role ?? 'replica');
-      this.loop.guard.disarm();
-      const released = await this.store.deleteLeader(this.config.name).catch(() => false);
-      if (released) this.logger.info('released the leader lock: this agent is stopping');
+    const db = this.db;
+    if (db) {
+      await db.loop.stop();
+      if (opts.stopPostgres) {
+        const wasRunning = (await db.pg.postmasterPid().catch(() => null)) !== null;
+        await db.pg.stop('fast').catch((err: Error) => this.logger.error({ err }, 'could not stop postgres'));
+        if (wasRunning) db.callbacks.fire('on_stop', db.loop.lastPg.role ?? 'replica');
+        db.loop.guard.disarm();
+        const released = await this.store.deleteLeader(this.config.name).catch(() => false);
+        if (released) this.logger.info('released the leader lock: this agent is stopping');
+      }
+      // Only now: until PostgreSQL is stopped the fence still guards the lease deadline.
+      db.fence.stop();
     }
-    // Only now: until PostgreSQL is stopped the fence still guards the lease deadline.
-    this.fence.stop();
     await this.handOffRaftLeadership();
-    await this.pg.close();
+    await db?.pg.close();
     await this.kv.close();
     await this.apiApp.close();
     await this.raftApp.close();

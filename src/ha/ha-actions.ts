@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { Action, DemoteMode, Upstream } from './decide-types.ts';
 import type { ClusterStore } from './cluster-store.ts';
 import type { ClusterView } from './cluster-view.ts';
-import type { AgentConfig, DynamicConfig } from './config/types.ts';
+import type { DatabaseAgentConfig, DynamicConfig } from './config/types.ts';
 import { dynamicConfigToJson } from './config/load.ts';
 import type { PostgresController } from './postgres/controller.ts';
 import { slotNameFor } from './postgres/conf-files.ts';
@@ -28,7 +28,7 @@ export interface AgentState {
 }
 
 export interface ExecutorDeps {
-  config: AgentConfig;
+  config: DatabaseAgentConfig;
   store: ClusterStore;
   pg: PostgresController;
   guard: LeaseGuard;

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { Agent, request } from 'undici';
 import type { ClusterStore } from './cluster-store.ts';
 import type { ClusterView } from './cluster-view.ts';
-import type { AgentConfig, DynamicConfig } from './config/types.ts';
+import type { DatabaseAgentConfig, DynamicConfig } from './config/types.ts';
 import { validateDynamicConfig } from './config/load.ts';
 import type { PostgresController } from './postgres/controller.ts';
 import type { ControlData, PgStatus } from './postgres/types.ts';
@@ -24,7 +24,7 @@ import type { LocalState } from './member-data.ts';
 import type { CallbackRunner } from './callbacks.ts';
 
 export interface HaLoopDeps {
-  config: AgentConfig;
+  config: DatabaseAgentConfig;
   store: ClusterStore;
   pg: PostgresController;
   logger: Logger;

@@ -1,7 +1,7 @@
 // What a member publishes about itself: the JSON of its `members/<name>` key and the body of
 // GET /patroni, in Patroni's shapes (reference §1.2, §4) so that tools written for Patroni read
 // them. Pure: built from the agent's config and the last PostgreSQL status.
-import type { AgentConfig } from './config/types.ts';
+import type { AgentConfig, DatabaseAgentConfig } from './config/types.ts';
 import type { PgStatus } from './postgres/types.ts';
 import type { JsonObject } from './cluster-view.ts';
 import type { PeerReport } from './decide-types.ts';
@@ -23,7 +23,7 @@ export interface LocalState {
 
 const hostPort = (h: { host: string; port: number }): string => (h.host.includes(':') ? `[${h.host}]:${h.port}` : `${h.host}:${h.port}`);
 
-export function connUrl(config: AgentConfig): string {
+export function connUrl(config: DatabaseAgentConfig): string {
   return `postgres://${hostPort(config.postgresql.connect_address)}/postgres`;
 }
 
@@ -32,7 +32,7 @@ export function apiUrl(config: AgentConfig): string {
 }
 
 /** The member key's JSON. */
-export function memberData(config: AgentConfig, local: LocalState): JsonObject {
+export function memberData(config: DatabaseAgentConfig, local: LocalState): JsonObject {
   const { pg } = local;
   const data: JsonObject = {
     conn_url: connUrl(config),

@@ -18,6 +18,8 @@ export const SUPERUSER = { username: 'postgres', password: 'test-super' };
 export interface AgentSpec {
   name: string;
   tags?: Record<string, unknown>;
+  /** A witness: its config has no postgresql section. */
+  witness?: boolean;
 }
 
 export interface AgentNode {
@@ -108,7 +110,7 @@ export class AgentCluster {
         tags: spec.tags ?? {},
         log: { level: opts.logLevel ?? 'debug', type: 'json' },
       };
-      await writeFile(node.configPath, stringify(config));
+      await writeFile(node.configPath, stringify(spec.witness ? { ...config, postgresql: undefined } : config));
       c.nodes.set(spec.name, node);
     }
     return c;

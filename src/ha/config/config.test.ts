@@ -67,14 +67,14 @@ test('the three demo files parse and describe one cluster', async () => {
     assert.equal(c.name, `node${n}`);
     assert.deepEqual(c.restapi.listen, { host: '127.0.0.1', port: 8007 + n });
     assert.deepEqual(c.raft.self_addr, { host: '127.0.0.1', port: 2221 + n });
-    assert.deepEqual(c.postgresql.listen, { host: '127.0.0.1', port: 5431 + n });
+    assert.deepEqual(c.postgresql!.listen, { host: '127.0.0.1', port: 5431 + n });
     assert.equal(c.raft.data_dir, resolve(`data/node${n}/raft`));
-    assert.equal(c.postgresql.data_dir, resolve(`data/node${n}/pg`));
-    assert.equal(c.postgresql.bin_dir, '/usr/lib/postgresql/15/bin');
-    assert.deepEqual(c.postgresql.authentication.rewind, { username: 'rewind_user', password: 'conclave-rewind' });
-    assert.equal(c.postgresql.use_pg_rewind, true);
-    assert.ok(c.postgresql.pg_hba.includes('local all all trust'));
-    assert.ok(c.postgresql.pg_hba.some((line) => /^host\s+replication\s+replicator\s+127\.0\.0\.1\/32\s+md5$/.test(line)));
+    assert.equal(c.postgresql!.data_dir, resolve(`data/node${n}/pg`));
+    assert.equal(c.postgresql!.bin_dir, '/usr/lib/postgresql/15/bin');
+    assert.deepEqual(c.postgresql!.authentication.rewind, { username: 'rewind_user', password: 'conclave-rewind' });
+    assert.equal(c.postgresql!.use_pg_rewind, true);
+    assert.ok(c.postgresql!.pg_hba.includes('local all all trust'));
+    assert.ok(c.postgresql!.pg_hba.some((line) => /^host\s+replication\s+replicator\s+127\.0\.0\.1\/32\s+md5$/.test(line)));
     assert.deepEqual(c.bootstrap.initdb, [{ encoding: 'UTF8' }, 'data-checksums']);
     assert.deepEqual({ ttl: c.bootstrap.dcs.ttl, loop_wait: c.bootstrap.dcs.loop_wait, retry_timeout: c.bootstrap.dcs.retry_timeout }, { ttl: 2, loop_wait: 0.5, retry_timeout: 0.5 });
     assert.deepEqual(c.bootstrap.dcs.postgresql.parameters, { wal_log_hints: 'on' });
@@ -90,17 +90,17 @@ test('defaults fill every optional setting', () => {
   assert.deepEqual(c.restapi.connect_address, c.restapi.listen);
   assert.equal(c.restapi.authentication, null);
   assert.deepEqual(c.raft.bind_addr, c.raft.self_addr);
-  assert.deepEqual(c.postgresql.connect_address, { host: '127.0.0.1', port: 5432 });
-  assert.deepEqual(c.postgresql.authentication.rewind, { username: 'postgres', password: 's' });
-  assert.equal(c.postgresql.bin_dir, '/usr/lib/postgresql/15/bin');
-  assert.equal(c.postgresql.run_as, 'postgres');
-  assert.equal(c.postgresql.pg_ctl_timeout, 60);
-  assert.deepEqual(c.postgresql.create_replica_methods, ['basebackup']);
-  assert.equal(c.postgresql.remove_data_directory_on_rewind_failure, false);
-  assert.equal(c.postgresql.remove_data_directory_on_diverged_timelines, false);
-  assert.equal(c.postgresql.use_pg_rewind, null);
-  assert.deepEqual(c.postgresql.parameters, {});
-  assert.deepEqual(c.postgresql.callbacks, {});
+  assert.deepEqual(c.postgresql!.connect_address, { host: '127.0.0.1', port: 5432 });
+  assert.deepEqual(c.postgresql!.authentication.rewind, { username: 'postgres', password: 's' });
+  assert.equal(c.postgresql!.bin_dir, '/usr/lib/postgresql/15/bin');
+  assert.equal(c.postgresql!.run_as, 'postgres');
+  assert.equal(c.postgresql!.pg_ctl_timeout, 60);
+  assert.deepEqual(c.postgresql!.create_replica_methods, ['basebackup']);
+  assert.equal(c.postgresql!.remove_data_directory_on_rewind_failure, false);
+  assert.equal(c.postgresql!.remove_data_directory_on_diverged_timelines, false);
+  assert.equal(c.postgresql!.use_pg_rewind, null);
+  assert.deepEqual(c.postgresql!.parameters, {});
+  assert.deepEqual(c.postgresql!.callbacks, {});
   assert.deepEqual(c.bootstrap.initdb, []);
   assert.deepEqual(c.tags, { nofailover: false, failover_priority: 1, noloadbalance: false, clonefrom: false, nosync: false, replicatefrom: null, all: {} });
   assert.deepEqual(c.watchdog, { mode: 'automatic', device: '/dev/watchdog', safety_margin: 5 });
@@ -118,7 +118,7 @@ test('defaults fill every optional setting', () => {
 
 test('relative paths are resolved against the working directory, absolute ones kept', () => {
   const c = parse(edited({ 'postgresql.data_dir': '/var/lib/pg', 'log.dir': 'logs' }));
-  assert.equal(c.postgresql.data_dir, '/var/lib/pg');
+  assert.equal(c.postgresql!.data_dir, '/var/lib/pg');
   assert.equal(c.raft.data_dir, resolve(process.cwd(), 'data/n1/raft'));
   assert.equal(c.log.dir, resolve(process.cwd(), 'logs'));
 });
@@ -153,11 +153,11 @@ test('environment overrides: PATRONI_ and CONCLAVE_ prefixes, CONCLAVE_ wins', (
   assert.deepEqual(c.restapi.listen, { host: '0.0.0.0', port: 9008 });
   assert.deepEqual(c.restapi.connect_address, { host: '10.0.0.9', port: 9008 });
   assert.deepEqual(c.restapi.authentication, { username: 'admin', password: 'pw' });
-  assert.deepEqual(c.postgresql.listen, { host: '127.0.0.1', port: 6432 });
-  assert.equal(c.postgresql.bin_dir, '/opt/pg/bin');
-  assert.deepEqual(c.postgresql.authentication.superuser, { username: 'postgres', password: 'super2' });
-  assert.deepEqual(c.postgresql.authentication.replication, { username: 'rep2', password: 'r' });
-  assert.deepEqual(c.postgresql.authentication.rewind, { username: 'rw', password: '' });
+  assert.deepEqual(c.postgresql!.listen, { host: '127.0.0.1', port: 6432 });
+  assert.equal(c.postgresql!.bin_dir, '/opt/pg/bin');
+  assert.deepEqual(c.postgresql!.authentication.superuser, { username: 'postgres', password: 'super2' });
+  assert.deepEqual(c.postgresql!.authentication.replication, { username: 'rep2', password: 'r' });
+  assert.deepEqual(c.postgresql!.authentication.rewind, { username: 'rw', password: '' });
   assert.deepEqual(c.raft.bind_addr, { host: '0.0.0.0', port: 3222 });
   assert.deepEqual(c.raft.partner_addrs, [{ host: '127.0.0.1', port: 3223 }, { host: '127.0.0.1', port: 3224 }]);
 });
@@ -196,7 +196,7 @@ test('the whole configuration from CONCLAVE_CONFIGURATION / PATRONI_CONFIGURATIO
     PATRONI_POSTGRESQL_DATA_DIR: 'd', PATRONI_SUPERUSER_USERNAME: 'postgres', PATRONI_REPLICATION_USERNAME: 'rep',
   };
   const c = await loadConfigFile(null, env);
-  assert.deepEqual(c.postgresql.authentication.replication, { username: 'rep', password: '' });
+  assert.deepEqual(c.postgresql!.authentication.replication, { username: 'rep', password: '' });
   await assert.rejects(loadConfigFile('/nonexistent/conclave.yml', NO_ENV), (e: unknown) => e instanceof ConfigError && e.key === '/nonexistent/conclave.yml' && /ENOENT/.test(e.message));
 });
 
@@ -208,8 +208,8 @@ test('addresses: ":port", IPv6, a comma list of PostgreSQL hosts, all interfaces
   }));
   assert.deepEqual(c.restapi.listen, { host: '', port: 8008 });
   assert.deepEqual(c.restapi.connect_address, { host: '10.0.0.1', port: 8008 });
-  assert.deepEqual(c.postgresql.listen, { host: '127.0.0.1', port: 5432 });
-  assert.deepEqual(c.postgresql.connect_address, { host: '127.0.0.1', port: 5432 });
+  assert.deepEqual(c.postgresql!.listen, { host: '127.0.0.1', port: 5432 });
+  assert.deepEqual(c.postgresql!.connect_address, { host: '127.0.0.1', port: 5432 });
   assert.deepEqual(c.raft.bind_addr, { host: '::', port: 2222 });
 });
 
@@ -355,8 +355,8 @@ tags:
   assert.deepEqual(c.restapi.authentication, { username: 'patroni', password: 'secret' });
   assert.equal(c.raft.data_dir, process.cwd());
   assert.equal(c.raft.partner_addrs.length, 2);
-  assert.deepEqual(c.postgresql.authentication.rewind, { username: 'rewind_user', password: 'rewind_password' });
-  assert.equal(c.postgresql.parameters.wal_log_hints, 'on');
+  assert.deepEqual(c.postgresql!.authentication.rewind, { username: 'rewind_user', password: 'rewind_password' });
+  assert.equal(c.postgresql!.parameters.wal_log_hints, 'on');
   assert.equal(c.bootstrap.dcs.ttl, 30);
   assert.equal(c.bootstrap.dcs.primary_start_timeout, 120);
   assert.deepEqual(c.bootstrap.dcs.extra, { slots: { keep_me: { type: 'physical' } }, postgresql: { pg_ident: ['map1 os_user db_user'] } });
@@ -376,4 +376,10 @@ test('validateDynamicConfig checks the stored config key under its own prefix an
   assert.deepEqual(json.postgresql, { recovery_conf: { a: 1 }, use_slots: false, use_pg_rewind: false, parameters: {}, pg_hba: [] });
   assert.deepEqual(validateDynamicConfig(json, 'config'), d);
   assert.deepEqual(validateDynamicConfig(null, 'config').ttl, 2);
+});
+
+test('a config without a postgresql section describes a witness; a present but incomplete one is still refused', () => {
+  const witness = parse(edited({ postgresql: undefined }));
+  assert.equal(witness.postgresql, null);
+  refuses(() => parse(edited({ 'postgresql.listen': undefined })), 'postgresql.listen', /required/);
 });

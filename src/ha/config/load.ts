@@ -279,7 +279,7 @@ function initdbOptions(value: unknown): AgentConfig['bootstrap']['initdb'] {
 
 const CALLBACKS: readonly CallbackName[] = ['on_start', 'on_stop', 'on_restart', 'on_reload', 'on_role_change'];
 
-function callbacks(value: unknown): AgentConfig['postgresql']['callbacks'] {
+function callbacks(value: unknown): NonNullable<AgentConfig['postgresql']>['callbacks'] {
   const out: Partial<Record<CallbackName, string>> = {};
   for (const [name, command] of Object.entries(section(value, 'postgresql.callbacks'))) {
     const key = `postgresql.callbacks.${name}`;
@@ -291,6 +291,8 @@ function callbacks(value: unknown): AgentConfig['postgresql']['callbacks'] {
 }
 
 function postgresqlSection(root: Raw): AgentConfig['postgresql'] {
+  // No section at all: a witness (votes in Raft, runs no PostgreSQL).
+  if (absent(root.postgresql)) return null;
   const p = section(root.postgresql, 'postgresql');
   const listen = hostPort(p.listen, 'postgresql.listen', { wildcard: true, hostList: true });
   const auth = section(p.authentication, 'postgresql.authentication');
@@ -350,7 +352,7 @@ function checkDistinctAddresses(config: Pick<AgentConfig, 'restapi' | 'raft' | '
   const servers = [
     ['restapi.listen', config.restapi.listen],
     ['raft.bind_addr', config.raft.bind_addr],
-    ['postgresql.listen', config.postgresql.listen],
+    ...(config.postgresql ? [['postgresql.listen', config.postgresql.listen] as const] : []),
   ] as const;
   for (const [key, addr] of servers) {
     const text = formatHostPort(addr);

@@ -79,6 +79,10 @@ export interface AgentConfig {
     readonly initdb: readonly (string | Readonly<Record<string, string>>)[];
     readonly pg_hba: readonly string[];
   };
+  /**
+   * null: this member is a witness (no `postgresql` section): it votes in Raft and never runs
+   * PostgreSQL, so two database nodes and a witness make a three-member cluster.
+   */
   readonly postgresql: {
     readonly listen: HostPort;
     readonly connect_address: HostPort;
@@ -101,7 +105,7 @@ export interface AgentConfig {
     readonly pg_ctl_timeout: number;
     /** The OS user PostgreSQL and its tools run as when the agent runs as root. */
     readonly run_as: string;
-  };
+  } | null;
   readonly tags: Tags;
   readonly watchdog: {
     readonly mode: 'off' | 'automatic' | 'required';
@@ -114,6 +118,9 @@ export interface AgentConfig {
     readonly dir: string | null;
   };
 }
+
+/** The config of a member that runs PostgreSQL (not a witness). */
+export type DatabaseAgentConfig = AgentConfig & { readonly postgresql: NonNullable<AgentConfig['postgresql']> };
 
 /** Thrown for any bad configuration; the message names the key and the problem. */
 export class ConfigError extends Error {
