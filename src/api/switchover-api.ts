@@ -4,8 +4,8 @@
 // scheduled, followed until the leader changes. The HA loops carry it out.
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ClusterStore } from '../ha/cluster-store.ts';
-import type { ClusterView, MemberView } from '../ha/cluster-view.ts';
-import { mayFailOver } from '../ha/decide-race.ts';
+import type { ClusterView } from '../ha/cluster-view.ts';
+import { promotableReplica } from '../ha/decide-race.ts';
 
 export interface SwitchoverDeps {
   store: ClusterStore;
@@ -44,12 +44,6 @@ function parseBody(body: unknown, kind: Kind): Request {
   return req;
 }
 
-function eligible(m: MemberView): boolean {
-  const tags = (m.data.tags ?? {}) as { nofailover?: unknown; failover_priority?: unknown };
-  const priority = typeof tags.failover_priority === 'number' ? tags.failover_priority : 1;
-  return mayFailOver(tags.nofailover === true, priority) && m.data.state === 'running' && m.data.role === 'replica';
-}
-
 /** Patroni's preconditions; a refusal names the reason (412 for a cluster that cannot do it). */
 function check(view: ClusterView, req: Request, kind: Kind): void {
   if (kind === 'switchover') {
@@ -63,8 +57,8 @@ function check(view: ClusterView, req: Request, kind: Kind): void {
     const c = view.members.find((m) => m.name === req.candidate);
     if (!c) throw new RefusedError(412, `Member ${req.candidate} does not exist`);
     if (req.candidate === view.leader?.name) throw new RefusedError(412, `${req.candidate} is already the leader`);
-    if (!eligible(c)) throw new RefusedError(412, `${req.candidate} is not a running replica that may be promoted (nofailover, failover_priority <= 0, or not running)`);
-  } else if (!others.some(eligible)) {
+    if (!promotableReplica(c)) throw new RefusedError(412, `${req.candidate} is not a running replica that may be promoted (nofailover, failover_priority <= 0, or not running)`);
+  } else if (!others.some(promotableReplica)) {
     throw new RefusedError(412, 'no good candidates have been found');
   }
   if (req.scheduledAt !== null) {

@@ -1,7 +1,7 @@
 // Who may take a free leader lock (Patroni ha.py: is_healthiest_node / _is_healthiest_node, in
 // our words). Pure. A member races only if nothing it can see is a better choice; two equally good
 // members both race and the store's create-only write picks one.
-import type { ClusterView } from './cluster-view.ts';
+import type { ClusterView, MemberView } from './cluster-view.ts';
 import type { DecideInput, PeerReport } from './decide-types.ts';
 import { syncStandbys } from './decide-sync.ts';
 
@@ -30,6 +30,18 @@ export function lastKnownPrimaryPosition(cluster: ClusterView): number | null {
 export function mayFailOver(nofailover: boolean, priority: number): boolean {
   // Patroni 3.2+: a priority of 0 or less means the same as nofailover.
   return !nofailover && priority > 0;
+}
+
+/** A member's own tags (from its member key) allow it to be promoted. */
+export function memberMayFailOver(m: MemberView): boolean {
+  const tags = (m.data.tags ?? {}) as { nofailover?: unknown; failover_priority?: unknown };
+  const priority = typeof tags.failover_priority === 'number' ? tags.failover_priority : 1;
+  return mayFailOver(tags.nofailover === true, priority);
+}
+
+/** A running replica whose tags allow its promotion: a valid switchover target. */
+export function promotableReplica(m: MemberView): boolean {
+  return memberMayFailOver(m) && m.data.state === 'running' && m.data.role === 'replica';
 }
 
 export function isHealthiest(input: DecideInput): RaceVerdict {

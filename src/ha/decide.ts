@@ -10,7 +10,7 @@
 import type { ClusterView, MemberView } from './cluster-view.ts';
 import type { Action, DecideInput, Decision, Upstream } from './decide-types.ts';
 import type { ControlData } from './postgres/types.ts';
-import { failoverRequest, isHealthiest, mayFailOver } from './decide-race.ts';
+import { failoverRequest, isHealthiest, mayFailOver, promotableReplica } from './decide-race.ts';
 import { syncActions } from './decide-sync.ts';
 
 export function decide(input: DecideInput): Decision {
@@ -99,9 +99,8 @@ function postgresDown(input: DecideInput, cluster: ClusterView, iHoldLock: boole
     if (iHoldLock) return { actions: [{ type: 'renewLock' }], reason: 'updated leader lock while postgres is starting' };
     return none('waiting for postgres to start');
   }
-  const wasPrimary = me.control !== null && (me.control.state === 'in production' || me.control.state === 'shut down');
   if (iHoldLock) {
-    if (wasPrimary) return { actions: [{ type: 'renewLock' }, { type: 'startPrimary' }], reason: 'restarting postgres as primary: it was not running and I hold the leader lock' };
+    if (wasPrimary(me.control)) return { actions: [{ type: 'renewLock' }, { type: 'startPrimary' }], reason: 'restarting postgres as primary: it was not running and I hold the leader lock' };
     return { actions: [{ type: 'releaseLock' }], reason: "released the leader lock: postgres is not running and my data directory is not a primary's" };
   }
   if (cluster.leader === null) {
@@ -172,7 +171,7 @@ function plannedHandOver(input: DecideInput, cluster: ClusterView): Decision | n
   if (request.scheduledAt !== null && request.scheduledAt > input.wallNow) {
     return { actions: [{ type: 'renewLock' }, ...leaderUpkeep(input, cluster)], reason: `no action: I am ${me.name}, the leader with the lock; a ${request.kind} is scheduled at ${request.scheduledAtText}` };
   }
-  const healthy = cluster.members.filter((m) => m.name !== me.name && m.data.state === 'running' && m.data.role === 'replica' && eligibleTags(m));
+  const healthy = cluster.members.filter((m) => m.name !== me.name && promotableReplica(m));
   const target = request.candidate === null ? healthy : healthy.filter((m) => m.name === request.candidate);
   if (target.length === 0) {
     const why = request.candidate === null ? 'no healthy replica may take over' : `${request.candidate} is not a healthy replica that may take over`;
@@ -182,11 +181,6 @@ function plannedHandOver(input: DecideInput, cluster: ClusterView): Decision | n
   return { actions: [{ type: 'demote', mode: 'graceful' }], reason: `${request.kind}: demoting myself gracefully in favour of ${to}` };
 }
 
-function eligibleTags(m: MemberView): boolean {
-  const tags = (m.data.tags ?? {}) as { nofailover?: unknown; failover_priority?: unknown };
-  const priority = typeof tags.failover_priority === 'number' ? tags.failover_priority : 1;
-  return mayFailOver(tags.nofailover === true, priority);
-}
 
 /** What the lock holder maintains each cycle, after renewing: missing keys and the members' slots. */
 function leaderUpkeep(input: DecideInput, cluster: ClusterView): Action[] {
@@ -217,12 +211,16 @@ function lockedByOther(input: DecideInput, cluster: ClusterView): Decision {
  * timeline records where the switch happened (Patroni asks the new primary over a replication
  * connection for the same fact).
  */
+/** The control file says this data directory was a primary's (running or cleanly shut down). */
+function wasPrimary(control: ControlData | null): boolean {
+  return control !== null && (control.state === 'in production' || control.state === 'shut down');
+}
+
 function mayHaveDiverged(control: ControlData | null, cluster: ClusterView, leader: MemberView | undefined): 'yes' | 'no' | 'unknown' {
   if (control === null) return 'no';
   const leaderTimeline = typeof leader?.data.timeline === 'number' ? leader.data.timeline : null;
   if (leaderTimeline !== null && control.timeline > leaderTimeline) return 'yes';
-  const wasPrimary = control.state === 'in production' || control.state === 'shut down';
-  if (!wasPrimary) return 'no';
+  if (!wasPrimary(control)) return 'no';
   if (control.state !== 'shut down') return 'yes';
   const switchedAt = (cluster.history?.value ?? []).find((h) => Array.isArray(h) && h[0] === control.timeline);
   const switchLsn = Array.isArray(switchedAt) && typeof switchedAt[1] === 'number' ? switchedAt[1] : null;

@@ -6,7 +6,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { AgentCluster } from '../support/agents.ts';
-import { sleep } from '../support/processes.ts';
+import { observeHandOver, assertNoOverlap } from '../support/split-brain.ts';
 
 const NAMES = ['n1', 'n2', 'n3'];
 let cluster: AgentCluster | null = null;
@@ -15,66 +15,6 @@ after(async () => {
   for (const n of cluster?.nodes.values() ?? []) n.handle?.kill('SIGCONT');
   await cluster?.stopAll();
 });
-
-interface Outcome {
-  lastOldAckAt: number;
-  firstNewSentAt: number;
-  newPrimary: string;
-  oldWrites: number;
-}
-
-/** Writes continuously to `old` and probes the others until one accepts a write. */
-async function writeThrough(c: AgentCluster, old: string, fault: () => void | Promise<void>): Promise<Outcome & { faultAt: number }> {
-  const others = NAMES.filter((n) => n !== old);
-  let lastOldAckAt = 0;
-  let oldWrites = 0;
-  let firstNewSentAt = 0;
-  let newPrimary: string | null = null;
-  let stop = false;
-  const oldWriter = (async () => {
-    const client = await c.sql(old);
-    try {
-      while (!stop) {
-        const ok = await Promise.race([client.query("insert into w (at) values ('old')").then(() => true, () => false), sleep(1000).then(() => false)]);
-        if (!ok) break;
-        lastOldAckAt = performance.now();
-        oldWrites++;
-      }
-    } finally {
-      await client.end().catch(() => undefined);
-    }
-  })();
-  const prober = (async () => {
-    while (!stop && newPrimary === null) {
-      for (const n of others) {
-        const sentAt = performance.now();
-        if (await c.trySql(n, "insert into w (at) values ('new')")) {
-          newPrimary = n;
-          firstNewSentAt = sentAt;
-          break;
-        }
-      }
-      await sleep(20);
-    }
-  })();
-  await sleep(300);
-  const faultAt = performance.now();
-  await fault();
-  try {
-    await c.waitFor('a new primary', async () => newPrimary, 30_000, 50);
-  } finally {
-    // Also when no primary came: the loops must end, or the test process never exits.
-    stop = true;
-    await Promise.all([oldWriter, prober]);
-  }
-  return { lastOldAckAt, firstNewSentAt, newPrimary: newPrimary!, oldWrites, faultAt };
-}
-
-function check(what: string, o: Outcome & { faultAt: number }): void {
-  assert.ok(o.oldWrites > 0, 'the old primary took writes before the fault');
-  assert.ok(o.lastOldAckAt < o.firstNewSentAt, `${what}: the old primary acknowledged a write ${(o.lastOldAckAt - o.firstNewSentAt).toFixed(0)} ms after the new one was first written to`);
-  process.stdout.write(`# ${what}: old primary's last write ${(o.lastOldAckAt - o.faultAt).toFixed(0)} ms after the fault; new primary writable ${(o.firstNewSentAt - o.faultAt).toFixed(0)} ms after it\n`);
-}
 
 test('a frozen or killed agent cannot leave its PostgreSQL writable once another member may be promoted', async () => {
   const c = (cluster = await AgentCluster.create(NAMES.map((name) => ({ name }))));
@@ -89,10 +29,10 @@ test('a frozen or killed agent cannot leave its PostgreSQL writable once another
 
   // --- SIGSTOP of the primary's agent.
   const frozen = primary;
-  const outcome = await writeThrough(c, frozen, () => {
+  const outcome = await observeHandOver(c, frozen, NAMES.filter((n) => n !== frozen), () => {
     c.node(frozen).handle!.kill('SIGSTOP');
   });
-  check('agent frozen', outcome);
+  assertNoOverlap('agent frozen', outcome);
   assert.equal(await c.trySql(frozen, "insert into w (at) values ('late')"), null, 'the frozen agent’s PostgreSQL refuses writes');
   c.node(frozen).handle!.kill('SIGCONT');
   await c.waitFor(`${frozen} to rejoin as a replica`, async () => {
@@ -107,7 +47,7 @@ test('a frozen or killed agent cannot leave its PostgreSQL writable once another
 
   // --- kill -9 of the primary's agent alone: its PostgreSQL is left running, the fence stops it.
   const killed = primary;
-  const second = await writeThrough(c, killed, () => c.killAgent(killed));
-  check('agent killed', second);
+  const second = await observeHandOver(c, killed, NAMES.filter((n) => n !== killed), () => c.killAgent(killed));
+  assertNoOverlap('agent killed', second);
   assert.equal(await c.postmasterPid(killed), null, 'the fence stopped the orphaned PostgreSQL');
 });
