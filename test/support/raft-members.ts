@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { RaftNode } from '../../src/raft/node/raft-node.ts';
 import type { RaftNodeOptions } from '../../src/raft/node/raft-node.ts';
+import { registerKvApi } from '../../src/raft/node/kv-http.ts';
 import { freePorts, makeTempDir, releasePorts, removeDir, sleep } from './processes.ts';
 
 export interface Member {
@@ -39,6 +40,8 @@ export class MemberSet {
   async start(id: string, port: number, dataDir: string, peers: Record<string, string>, opts: MemberOptions = {}): Promise<Member> {
     const app = Fastify();
     const node = await RaftNode.start({ ...TEST_TIMING, ...opts, id, dataDir, peers, logger: this.logger }, app);
+    // The debugging API too: membership probes (a joiner's, a removed member's) read through it.
+    registerKvApi(app, node);
     await app.listen({ host: '127.0.0.1', port });
     const member = { node, app };
     this.running.push(member);

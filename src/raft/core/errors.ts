@@ -11,7 +11,9 @@ export type RaftErrorCode =
   | 'ERR_CORRUPT_STORE'
   | 'ERR_BAD_MESSAGE'
   | 'ERR_STOPPED'
-  | 'ERR_TIMEOUT';
+  | 'ERR_TIMEOUT'
+  /** The member was removed from the cluster. */
+  | 'ERR_REMOVED';
 
 export class RaftError extends Error {
   readonly code: RaftErrorCode;

@@ -27,7 +27,7 @@ export function registerForwardingServer(app: FastifyInstance, node: RaftNode): 
     scope.addContentTypeParser(MSGPACK_CONTENT_TYPE, { parseAs: 'buffer', bodyLimit: MAX_BODY_BYTES }, (_req, body, done) => done(null, body));
     scope.setErrorHandler((err: FastifyError | RaftError, _req, reply) => {
       if (err instanceof RaftError) {
-        const status = err.code === 'ERR_BAD_MESSAGE' ? 400 : err.code === 'ERR_TIMEOUT' ? 504 : 503;
+        const status = err.code === 'ERR_BAD_MESSAGE' ? 400 : err.code === 'ERR_REMOVED' ? 403 : err.code === 'ERR_TIMEOUT' ? 504 : 503;
         return reply.code(status).send({ error: err.code, message: err.message, leader: err.leaderHint ?? null });
       }
       const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
@@ -36,10 +36,22 @@ export function registerForwardingServer(app: FastifyInstance, node: RaftNode): 
     scope.post(RAFT_PROPOSE_PATH, async (req, reply) => {
       if (!Buffer.isBuffer(req.body)) throw Object.assign(new Error(`content-type must be ${MSGPACK_CONTENT_TYPE}`), { statusCode: 415 });
       const cmd = decodeCommand(req.body);
+      // A removed member that still runs must not go on writing its keys; this refusal is how
+      // it learns it was removed (ForwardingKv reports it and the agent stops).
+      const sender = senderOf(cmd.clientId);
+      if (sender !== null && node.isRemoved(sender)) {
+        throw new RaftError('ERR_REMOVED', `${sender} was removed from the cluster; its writes are refused`);
+      }
       const applied = await node.proposeIndexed(cmd.op, { clientId: cmd.clientId, seq: cmd.seq });
       return reply.code(200).header('content-type', MSGPACK_CONTENT_TYPE).send(Buffer.from(pack({ result: applied.result, index: applied.index })));
     });
   });
+}
+
+/** The member a forwarded command comes from: ForwardingKv's client ids are `<member>/fwd/<random>`. */
+function senderOf(clientId: string): string | null {
+  const at = clientId.indexOf('/fwd/');
+  return at > 0 ? clientId.slice(0, at) : null;
 }
 
 export interface ForwardingKvOptions {
@@ -114,7 +126,11 @@ export class ForwardingKv {
     } catch (cause) {
       throw new RaftError('ERR_TIMEOUT', `forwarding to the leader at ${url} failed; the write may or may not have been applied`, { cause });
     }
-    if (status !== 200) throw errorFromReply(status, payload, url);
+    if (status !== 200) {
+      const err = errorFromReply(status, payload, url);
+      if (err.code === 'ERR_REMOVED') this.node.noticeRemoved('the leader refused its write');
+      throw err;
+    }
     const { result, index } = parseReply(payload, url);
     await this.node.waitApplied(index);
     return result;
@@ -128,7 +144,7 @@ function errorFromReply(status: number, payload: Buffer, url: string): RaftError
   } catch {
     // Not our JSON (a proxy, a wrong port): reported below with the status alone.
   }
-  const known: RaftErrorCode[] = ['ERR_NOT_LEADER', 'ERR_TIMEOUT', 'ERR_PROPOSAL_DROPPED', 'ERR_STOPPED', 'ERR_BAD_MESSAGE'];
+  const known: RaftErrorCode[] = ['ERR_NOT_LEADER', 'ERR_TIMEOUT', 'ERR_PROPOSAL_DROPPED', 'ERR_STOPPED', 'ERR_BAD_MESSAGE', 'ERR_REMOVED'];
   const code = known.find((c) => c === body.error) ?? 'ERR_TIMEOUT';
   const message = `the leader at ${url} answered ${status}: ${typeof body.message === 'string' ? body.message : 'no explanation'}`;
   return new RaftError(code, message, { leaderHint: typeof body.leader === 'string' ? body.leader : null });

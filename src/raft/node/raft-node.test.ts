@@ -54,14 +54,15 @@ test('three members replicate, snapshot, restart from disk, take in a learner an
   await until('restarted member to catch up', () => restarted.node.state.get('while-down'));
   assert.equal(restarted.node.state.get('k7')?.value, 'v7');
 
-  // A fourth member joins as a learner, catches up from a snapshot, and becomes a voter.
+  // A fourth member joins as a learner, catches up from a snapshot, and the leader makes it a
+  // voter once it has caught up.
   const dUrl = `http://127.0.0.1:${p[3]}`;
   const d = await startMember('d', p[3], `${root}/d`, { ...peers, d: dUrl }, { join: true });
-  await leader.node.addLearner('d', dUrl);
+  const admitted = await leader.node.admit('d', dUrl);
+  assert.ok(admitted.learners.includes('d') || admitted.voters.includes('d'));
   await until('learner to catch up', () => d.node.state.get('while-down'));
-  assert.deepEqual(leader.node.status().conf.learners, ['d']);
-  leader.node.promote('d');
   await until('d to be a voter', () => leader.node.status().conf.voters.includes('d'));
+  assert.deepEqual(leader.node.status().conf.learners, []);
   // A member ignores TimeoutNow until it has applied its own promotion (it may hold the entry
   // before it learns it is committed), so transfer only once d knows it is a voter.
   await until('d to know it is a voter', () => d.node.status().conf.voters.includes('d'));
@@ -72,17 +73,18 @@ test('three members replicate, snapshot, restart from disk, take in a learner an
   await until('d to lead', () => d.node.isLeader());
   leader = d;
   await leader.node.propose({ type: 'put', key: 'after-transfer', value: '1' });
-  // The previous change may still be in flight on the new leader: retry until it is accepted.
-  await until('removal proposed', () => {
+  // The promotion may still be in flight on the new leader: retry until the removal is accepted.
+  await until('removal done', async () => {
     try {
-      leader.node.remove(oldLeader.node.id);
+      await leader.node.removeMember(oldLeader.node.id);
       return true;
     } catch (e) {
       if (e instanceof RaftError && e.code === 'ERR_CONF_CHANGE_PENDING') return false;
       throw e;
     }
   });
-  await until('old leader removed', () => !leader.node.status().conf.voters.includes(oldLeader.node.id));
+  assert.ok(!leader.node.status().conf.voters.includes(oldLeader.node.id));
+  assert.ok(leader.node.isRemoved(oldLeader.node.id));
   const r = await leader.node.propose({ type: 'put', key: 'after-removal', value: '1' });
   assert.equal(r.type, 'put');
   members.set('d', d);

@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import { randomUUID, randomInt } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import type { Entry, Message, NodeId, Ready, Snapshot } from '../core/types.ts';
+import type { ConfChange, ConfState, Entry, Message, NodeId, Ready, Snapshot } from '../core/types.ts';
 import { MemoryStorage, bootstrapSnapshot } from '../core/storage.ts';
 import { RawNode } from '../core/raw-node.ts';
 import type { Status } from '../core/raw-node.ts';
@@ -22,6 +22,7 @@ import type { LoadedRaftState } from '../../storage/level-raft-store.ts';
 import { PeerTransport } from '../transport/client.ts';
 import { registerRaftServer } from '../transport/server.ts';
 import { registerForwardingServer } from './forwarding.ts';
+import { askedWhetherRemoved, registerMembershipServer } from './membership.ts';
 import { trace, tracing } from './latency-trace.ts';
 import { LeaseCountdown } from './lease-countdown.ts';
 import type { RaftServer } from '../transport/server.ts';
@@ -35,6 +36,8 @@ const PIPELINE_DEPTH = 2;
 
 /** Members' transport addresses live in the replicated store, so every leader can reach a joiner. */
 export const PEER_KEY_PREFIX = '/conclave/raft/peers/';
+/** Members removed from the cluster: the leader refuses their forwarded writes. */
+export const REMOVED_KEY_PREFIX = '/conclave/raft/removed/';
 
 export interface RaftNodeOptions {
   id: NodeId;
@@ -106,6 +109,14 @@ export class RaftNode extends EventEmitter {
   /** Lease countdowns, kept only while this node is the Raft leader (lease-countdown.ts). */
   private readonly leaseCountdown = new LeaseCountdown(() => performance.now());
   private wasLeader = false;
+  /** A learner promotion is in flight (promoteCaughtUpLearners). */
+  private promoting = false;
+  private ticksSincePromotionCheck = 0;
+  private ticksWithoutLeader = 0;
+  private removalCheckRunning = false;
+  private removedNoticed = false;
+  /** Started to join and not yet in the configuration. */
+  private joinPending: boolean;
 
   private constructor(opts: RaftNodeOptions, store: LevelRaftStore, loaded: LoadedRaftState) {
     super();
@@ -123,6 +134,7 @@ export class RaftNode extends EventEmitter {
       requestTimeoutMs: opts.requestTimeoutMs ?? 5_000,
     };
     this.store = store;
+    this.joinPending = opts.join === true;
     this.cache = cacheFrom(loaded);
     const snap = this.cache.snapshot();
     this.sm = KvStateMachine.fromSnapshot(snap.data, snap.meta.index);
@@ -173,6 +185,7 @@ export class RaftNode extends EventEmitter {
       handler: (msgs) => node.receive(msgs),
     });
     registerForwardingServer(app, node);
+    registerMembershipServer(app, node);
     node.ticker = setInterval(() => node.onTick(), node.opts.tickMs);
     node.drive();
     return node;
@@ -183,7 +196,15 @@ export class RaftNode extends EventEmitter {
   private onTick(): void {
     if (this.stopped) return;
     this.guard(() => this.raw.tick());
-    if (this.isLeader()) this.revokeExpiredLeases();
+    if (!this.isLeader()) {
+      this.checkRemoval();
+      return;
+    }
+    this.revokeExpiredLeases();
+    if (++this.ticksSincePromotionCheck >= this.opts.heartbeatTicks) {
+      this.ticksSincePromotionCheck = 0;
+      this.promoteCaughtUpLearners();
+    }
   }
 
   /** Proposes a conditional revoke for each lease whose countdown ran out on this leader's clock. */
@@ -563,21 +584,129 @@ export class RaftNode extends EventEmitter {
 
   // ---- membership and leadership ----------------------------------------------------------------
 
-  /** Adds a member as a learner, after recording its address for every future leader. */
-  async addLearner(id: NodeId, url: string): Promise<void> {
+  /** Proposes one membership change (leader only) and resolves once it is applied here. */
+  changeMembership(cc: ConfChange): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.fatal || this.stopped) return reject(new RaftError('ERR_STOPPED', `${this.id} is stopped`));
+      if (this.raw.raft.role !== 'leader') return reject(this.notLeader());
+      let at: { firstIndex: number; term: number };
+      try {
+        at = this.raw.proposeConfChange(cc);
+      } catch (err) {
+        return reject(err as Error);
+      }
+      const timer = setTimeout(() => {
+        this.proposals.delete(at.firstIndex);
+        reject(new RaftError('ERR_TIMEOUT', `membership change ${cc.type} ${cc.node} not applied within ${this.opts.requestTimeoutMs} ms; it may still apply`));
+      }, this.opts.requestTimeoutMs);
+      this.proposals.set(at.firstIndex, { term: at.term, resolve: () => resolve(), reject, timer });
+      this.drive();
+    });
+  }
+
+  /**
+   * A new member asks to join (leader only): recorded with its address, added as a learner, and
+   * promoted to voter by the leader once it has caught up (promoteCaughtUpLearners). Asking again
+   * is harmless. A member removed earlier may join again: its removal mark is lifted first.
+   */
+  async admit(id: NodeId, url: string): Promise<ConfState> {
+    if (this.raw.raft.role !== 'leader') throw this.notLeader();
+    const conf = this.raw.raft.confState();
+    if (conf.voters.includes(id) || conf.learners.includes(id)) return conf;
+    if (this.sm.get(REMOVED_KEY_PREFIX + id)) await this.propose({ type: 'delete', key: REMOVED_KEY_PREFIX + id });
     await this.propose({ type: 'put', key: PEER_KEY_PREFIX + id, value: url });
-    this.raw.proposeConfChange({ type: 'addLearner', node: id });
-    this.drive();
+    await this.changeMembership({ type: 'addLearner', node: id });
+    this.log.info({ member: id, url }, 'admitted a new member as a learner');
+    return this.raw.raft.confState();
   }
 
-  promote(id: NodeId): void {
-    this.raw.proposeConfChange({ type: 'promote', node: id });
-    this.drive();
+  /**
+   * Removes a member (leader only). It is marked removed first, so that the leader refuses its
+   * forwarded writes from then on (a removed agent still running learns it from that refusal),
+   * then taken out of the configuration. The leader does not remove itself: it hands leadership
+   * to another voter and answers ERR_NOT_LEADER, and the caller asks the new leader.
+   */
+  async removeMember(id: NodeId): Promise<ConfState> {
+    if (this.raw.raft.role !== 'leader') throw this.notLeader();
+    const conf = this.raw.raft.confState();
+    if (id === this.id) {
+      const successor = this.bestSuccessor();
+      if (!successor) throw new RaftError('ERR_PROPOSAL_DROPPED', `${id} is the only voter; a cluster cannot remove its last voter`);
+      this.transferLeadership(successor);
+      throw new RaftError('ERR_NOT_LEADER', `${id} leads the raft group: handing leadership to ${successor} before it can be removed; ask again`, { leaderHint: successor });
+    }
+    if (!conf.voters.includes(id) && !conf.learners.includes(id)) return conf;
+    await this.propose({ type: 'put', key: REMOVED_KEY_PREFIX + id, value: String(Date.now()) });
+    await this.changeMembership({ type: 'remove', node: id });
+    await this.propose({ type: 'delete', key: PEER_KEY_PREFIX + id });
+    this.log.info({ member: id }, 'removed a member');
+    return this.raw.raft.confState();
   }
 
-  remove(id: NodeId): void {
-    this.raw.proposeConfChange({ type: 'remove', node: id });
-    this.drive();
+  /** Whether `id` was removed from the cluster (and has not joined again since). */
+  isRemoved(id: NodeId): boolean {
+    return this.sm.get(REMOVED_KEY_PREFIX + id) !== null;
+  }
+
+  /** The other voter with the most of the log: the one a leadership transfer completes soonest. */
+  private bestSuccessor(): NodeId | null {
+    const progress = this.raw.status().progress;
+    let best: NodeId | null = null;
+    for (const id of this.raw.raft.voters()) {
+      if (id === this.id) continue;
+      if (best === null || (progress[id]?.match ?? 0) > (progress[best]?.match ?? 0)) best = id;
+    }
+    return best;
+  }
+
+  /**
+   * A member that knows no leader for a while asks its peers whether it was removed: once out of
+   * the configuration nobody sends it anything, so the log cannot tell it. Emits 'removed' once.
+   */
+  private checkRemoval(): void {
+    if (this.raw.raft.lead !== null) {
+      this.ticksWithoutLeader = 0;
+      return;
+    }
+    // A member that asked to join may carry an old removal mark of its id until it is admitted.
+    if (this.joinPending) this.joinPending = !this.raw.raft.voters().includes(this.id) && !this.raw.raft.learners().includes(this.id);
+    if (this.joinPending || ++this.ticksWithoutLeader < 4 * this.opts.electionTicks || this.removalCheckRunning || this.removedNoticed) return;
+    this.ticksWithoutLeader = 0;
+    this.removalCheckRunning = true;
+    const peers = [...this.peerUrls].filter(([id]) => id !== this.id).map(([, url]) => url);
+    askedWhetherRemoved(peers, this.id, REMOVED_KEY_PREFIX).then(
+      (removed) => {
+        this.removalCheckRunning = false;
+        if (removed) this.noticeRemoved('a peer says this member was removed');
+      },
+      () => {
+        this.removalCheckRunning = false;
+      },
+    );
+  }
+
+  /** This member was removed from the cluster (told by a peer or by the leader's refusal). */
+  noticeRemoved(how: string): void {
+    if (this.removedNoticed || this.stopped) return;
+    this.removedNoticed = true;
+    this.log.error({ how }, 'this member was removed from the cluster');
+    this.emit('removed', new RaftError('ERR_REMOVED', `${this.id} was removed from the cluster: ${how}`));
+  }
+
+  /** Leader: a learner that has everything committed becomes a voter (one change at a time). */
+  private promoteCaughtUpLearners(): void {
+    if (this.promoting || this.raw.raft.role !== 'leader') return;
+    const progress = this.raw.status().progress;
+    const committed = this.raw.raft.log.committed;
+    const ready = this.raw.raft.learners().find((id) => (progress[id]?.match ?? 0) >= committed);
+    if (!ready) return;
+    this.promoting = true;
+    this.changeMembership({ type: 'promote', node: ready }).then(
+      () => this.log.info({ member: ready }, 'a caught-up learner became a voter'),
+      (err: Error) => this.log.debug({ member: ready, err: err.message }, 'promoting a learner failed; will retry'),
+    ).finally(() => {
+      this.promoting = false;
+    });
   }
 
   transferLeadership(target: NodeId): void {
