@@ -8,7 +8,9 @@ import { RaftNode } from '../raft/node/raft-node.ts';
 import { ForwardingKv } from '../raft/node/forwarding.ts';
 import { registerKvApi } from '../raft/node/kv-http.ts';
 import { ClusterStore } from './cluster-store.ts';
-import type { AgentConfig, DatabaseAgentConfig, HostPort } from './config/types.ts';
+import type { AgentConfig, DatabaseAgentConfig } from './config/types.ts';
+import { askToJoin, raftMemberId, raftPeers, shouldJoin } from './raft-membership.ts';
+import { registerClusterMembersApi } from '../api/cluster-members-api.ts';
 import { PostgresController } from './postgres/controller.ts';
 import { HaLoop } from './ha-loop.ts';
 import { registerPatroniApi, registerWitnessApi } from '../api/patroni-api.ts';
@@ -16,15 +18,6 @@ import { registerSwitchoverApi } from '../api/switchover-api.ts';
 import { registerMemberApi } from '../api/member-api.ts';
 import { CallbackRunner } from './callbacks.ts';
 import { Fence } from './fence/fence.ts';
-
-const addr = (h: HostPort): string => (h.host.includes(':') ? `[${h.host}]:${h.port}` : `${h.host}:${h.port}`);
-
-/** Raft member ids are the members' raft addresses, as in patroni.yml's raft section. */
-export function raftPeers(config: AgentConfig): Record<string, string> {
-  const peers: Record<string, string> = { [addr(config.raft.self_addr)]: `http://${addr(config.raft.self_addr)}` };
-  for (const p of config.raft.partner_addrs) peers[addr(p)] = `http://${addr(p)}`;
-  return peers;
-}
 
 export interface AgentOptions {
   config: AgentConfig;
@@ -51,6 +44,7 @@ export class Agent {
   private kv!: ForwardingKv;
   /** null on a witness. */
   private db: DatabaseParts | null = null;
+  private stopping = false;
 
   private constructor(opts: AgentOptions) {
     this.config = opts.config;
@@ -66,18 +60,23 @@ export class Agent {
     const retryMs = Math.max(2000, config.bootstrap.dcs.retry_timeout * 2000);
 
     agent.raftApp = Fastify({ logger: false, bodyLimit: 64 * 1024 * 1024 });
+    const join = await shouldJoin(config, logger);
     agent.raft = await RaftNode.start(
-      { id: addr(config.raft.self_addr), dataDir: config.raft.data_dir, peers: raftPeers(config), tickMs: 10, electionTicks: 30, heartbeatTicks: 5, requestTimeoutMs: retryMs, logger: logger.child({ layer: 'raft' }) },
+      { id: raftMemberId(config), dataDir: config.raft.data_dir, peers: raftPeers(config), join, tickMs: 10, electionTicks: 30, heartbeatTicks: 5, requestTimeoutMs: retryMs, logger: logger.child({ layer: 'raft' }) },
       agent.raftApp,
     );
     // The store's own debugging API (GET /v1/status, /v1/kv) on the Raft port: `conclavectl raft status`.
     registerKvApi(agent.raftApp, agent.raft);
     agent.raft.on('fatal', (err: Error) => opts.onFatal(`raft stopped: ${err.message}`));
+    agent.raft.once('removed', () => opts.onFatal('this member was removed from the cluster; to join it again, empty raft.data_dir and start the agent'));
     await agent.raftApp.listen({ host: config.raft.bind_addr.host, port: config.raft.bind_addr.port });
+    // Only once listening: the leader starts replicating to a learner as soon as it admits it.
+    if (join) void askToJoin(config, logger.child({ layer: 'raft' }), () => agent.stopping);
 
     agent.kv = new ForwardingKv(agent.raft, { timeoutMs: retryMs });
     agent.store = new ClusterStore({ raft: agent.kv, namespace: config.namespace, scope: config.scope, now });
     agent.apiApp = Fastify({ logger: false });
+    registerClusterMembersApi(agent.apiApp, { store: agent.store, raft: agent.raft, selfUrl: raftPeers(config)[raftMemberId(config)]! });
     if (config.postgresql === null) {
       // A witness: a Raft voter and nothing else (no member key, so no slot is kept for it).
       registerWitnessApi(agent.apiApp, config);
@@ -107,7 +106,7 @@ export class Agent {
     const callbacks = new CallbackRunner({ commands: pgConfig.callbacks, scope: config.scope, runAs, logger: logger.child({ layer: 'callbacks' }) });
     const unsupported = pgConfig.create_replica_methods.filter((m) => m !== 'basebackup');
     if (unsupported.length > 0) logger.warn({ unsupported }, 'postgresql.create_replica_methods: only basebackup is supported; the others are skipped');
-    const fence = await Fence.start(pgConfig.data_dir, logger.child({ layer: 'fence' }));
+    const fence = await Fence.start(pgConfig.data_dir, logger.child({ layer: 'fence' }), { ...config.watchdog, ttl: config.bootstrap.dcs.ttl });
     const loop = new HaLoop({ config: db, store: agent.store, pg, logger: logger.child({ layer: 'ha' }), now, onFatal: opts.onFatal, callbacks, fence });
     agent.db = { pg, loop, callbacks, fence };
 
@@ -127,6 +126,7 @@ export class Agent {
    * leaves the consensus group.
    */
   async stop(opts: { stopPostgres: boolean } = { stopPostgres: true }): Promise<void> {
+    this.stopping = true;
     const db = this.db;
     if (db) {
       await db.loop.stop();

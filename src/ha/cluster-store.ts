@@ -242,6 +242,20 @@ export class ClusterStore {
     return this.write(KEYS.status, JSON.stringify(value));
   }
 
+  /**
+   * An operator removed a member: the primary then drops its slot at once instead of keeping it
+   * member_slots_ttl. The mark stays; a member of that name that joins again writes its member
+   * key, which keeps its slot as for any member.
+   */
+  async markRemoved(name: string, raftId: string | null): Promise<void> {
+    await this.write(KEYS.removedDir + name, JSON.stringify({ raft_id: raftId, removed_at: new Date().toISOString() }));
+  }
+
+  /** Deletes `members/<name>` (its lease, on the removed member's side, then serves nothing). */
+  deleteMemberKey(name: string): Promise<boolean> {
+    return this.write(KEYS.membersDir + name, null);
+  }
+
   setFailsafe(value: JsonObject): Promise<boolean> {
     return this.write(KEYS.failsafe, JSON.stringify(value));
   }

@@ -40,6 +40,8 @@ export interface ClusterView {
   readonly history: Versioned<unknown[]> | null;
   readonly status: Versioned<JsonObject> | null;
   readonly failsafe: Versioned<JsonObject> | null;
+  /** Members an operator removed from the cluster (Conclave's own `removed/<name>` keys), sorted. */
+  readonly removed: readonly string[];
   /** One sentence per key whose value could not be used, naming the key. */
   readonly problems: readonly string[];
 }
@@ -55,6 +57,7 @@ export const KEYS = {
   history: 'history',
   status: 'status',
   failsafe: 'failsafe',
+  removedDir: 'removed/',
 } as const;
 
 /** Builds the view from the keys under `prefix` (which ends in '/'); keys it does not know are ignored. */
@@ -84,6 +87,7 @@ export function parseClusterView(prefix: string, kvs: readonly KeyValue[]): Clus
     members.push({ name: member, data: isObject(data) ? data : {}, revision: kv.modRevision });
   }
   members.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const removed = [...byName.keys()].filter((k) => k.startsWith(KEYS.removedDir) && k.length > KEYS.removedDir.length).map((k) => k.slice(KEYS.removedDir.length)).sort();
 
   const leaderKv = byName.get(KEYS.leader);
   return {
@@ -97,6 +101,7 @@ export function parseClusterView(prefix: string, kvs: readonly KeyValue[]): Clus
     history: json(KEYS.history, Array.isArray, 'array'),
     status: json(KEYS.status, isObject, 'object'),
     failsafe: json(KEYS.failsafe, isObject, 'object'),
+    removed,
     problems,
   };
 }

@@ -9,7 +9,7 @@ import type { ClusterView, MemberView } from './cluster-view.ts';
 const member = (name: string, tags: Record<string, unknown> = {}): MemberView => ({ name, revision: 1, data: { state: 'running', tags } });
 const view = (sync: Record<string, unknown> | null, members = [member('n1'), member('n2'), member('n3')]): ClusterView => ({
   initialize: '1', config: null, leader: { name: 'n1', revision: 2, lease: 'l' }, members, failover: null,
-  sync: sync ? { value: sync, revision: 7 } : null, history: null, status: null, failsafe: null, problems: [],
+  sync: sync ? { value: sync, revision: 7 } : null, history: null, status: null, failsafe: null, removed: [], problems: [],
 });
 const rep = (name: string, syncState = 'async', flushLsn = 100, state = 'streaming'): ReplicationInfo => ({ name, state, syncState, flushLsn });
 const on = { mode: true, strict: false, nodeCount: 1 };

@@ -53,6 +53,11 @@ export interface LocalFacts {
   readonly task: string | null;
   /** The last rejoin of this data directory by pg_rewind failed (cleared by a successful start). */
   readonly rewindFailed: boolean;
+  /**
+   * Why this member may not lead: watchdog mode is `required` and the device cannot be used (or
+   * failed while leading). null when it can, or the mode is not `required`.
+   */
+  readonly watchdogBlocksLeadership: string | null;
 }
 
 export interface DecideInput {

@@ -25,7 +25,7 @@ function cluster(over: Partial<ClusterView> = {}): ClusterView {
   return {
     initialize: SYSID, config: { value: {}, revision: 1 }, leader: null,
     members: [member('node1', 5432), member('node2', 5433), member('node3', 5434)],
-    failover: null, sync: null, history: null, status: null, failsafe: null, problems: [], ...over,
+    failover: null, sync: null, history: null, status: null, failsafe: null, removed: [], problems: [], ...over,
   };
 }
 const lockedBy = (name: string) => ({ name, revision: 5, lease: `/service/demo/leader:${name}` });
@@ -34,7 +34,7 @@ function input(me: Partial<LocalFacts> = {}, over: Partial<DecideInput> = {}): D
   return {
     now: 10_000,
     wallNow: Date.UTC(2026, 10, 22, 12),
-    me: { name: 'node2', nofailover: false, failoverPriority: 1, clonefrom: false, dataDirEmpty: false, control: control('in archive recovery'), pg: replicaPg(), task: null, rewindFailed: false, ...me },
+    me: { name: 'node2', nofailover: false, failoverPriority: 1, clonefrom: false, dataDirEmpty: false, control: control('in archive recovery'), pg: replicaPg(), task: null, rewindFailed: false, watchdogBlocksLeadership: null, ...me },
     cluster: cluster(), storeError: null, leaseExpiresAt: null, peers: [],
     settings: { ttlMs: 2000, maximumLagOnFailover: 1048576, checkTimeline: false, usePgRewind: true, removeDataDirectoryOnRewindFailure: false, removeDataDirectoryOnDivergedTimelines: false, useSlots: true, memberSlotsTtlMs: 1_800_000, paused: false, sync: { mode: false, strict: false, nodeCount: 1 } },
     membersLastSeen: new Map(),
@@ -163,6 +163,15 @@ test('the lock holder renews and keeps one slot per other member, and a vanished
   assert.equal(d.reason, 'no action: I am node1, the leader with the lock');
 });
 
+test('a member an operator removed loses its slot at once, not after member_slots_ttl', () => {
+  const seen = new Map([['node4', 10_000 - 60_000]]);
+  const d = decide(input({ name: 'node1', pg: primaryPg() }, { cluster: cluster({ leader: lockedBy('node1'), removed: ['node4'] }), membersLastSeen: seen }));
+  assert.deepEqual(d.actions, [{ type: 'renewLock' }, { type: 'syncSlots', members: ['node2', 'node3'] }]);
+  // A removed name that has joined again (its member key is back) has its slot again.
+  const back = decide(input({ name: 'node1', pg: primaryPg() }, { cluster: cluster({ leader: lockedBy('node1'), removed: ['node3'] }), membersLastSeen: seen }));
+  assert.deepEqual(back.actions, [{ type: 'renewLock' }, { type: 'syncSlots', members: ['node2', 'node3', 'node4'] }]);
+});
+
 test('a primary that finds another member holding the lock demotes; a replica re-points at the leader', () => {
   const d = decide(input({ pg: primaryPg() }, { cluster: cluster({ leader: lockedBy('node1') }) }));
   assert.deepEqual(d.actions, [{ type: 'demote', mode: 'immediate-nolock' }]);
@@ -245,4 +254,37 @@ test('synchronous mode: only the members of the sync key race, and only against 
   assert.deepEqual(types(n2), ['acquireLock'], 'a non-sync peer further ahead does not stop the sync standby');
   const off = decide(input({ name: 'node3', pg: replicaPg(9000) }, { cluster: cluster({ sync: syncKey }) }));
   assert.deepEqual(types(off), ['acquireLock'], 'the key means nothing when synchronous mode is off');
+});
+
+test('watchdog required but not usable: the member neither bootstraps, nor races, nor restarts as primary', () => {
+  const blocked = { watchdogBlocksLeadership: 'cannot use the watchdog device /dev/watchdog: ENOENT' };
+  const why = 'the watchdog is required but not usable (cannot use the watchdog device /dev/watchdog: ENOENT)';
+  const boot = decide(input({ ...blocked, dataDirEmpty: true, control: null, pg: downPg }, { cluster: cluster({ initialize: null, members: [] }) }));
+  assert.deepEqual(types(boot), []);
+  assert.equal(boot.reason, `no action: not bootstrapping a cluster: ${why}`);
+  // The healthiest replica with a free lock does not race.
+  const race = decide(input(blocked, { peers: [peer('node1', 900), peer('node3', 900)] }));
+  assert.deepEqual(types(race), []);
+  assert.equal(race.reason, `no action: the leader lock is free but I am not racing: ${why}`);
+  assert.deepEqual(types(decide(input({}, { peers: [peer('node1', 900), peer('node3', 900)] }))), ['acquireLock'], 'without the block it races');
+  // A running primary finding the lock free does not take it, and stops writes.
+  const primary = decide(input({ ...blocked, pg: primaryPg() }));
+  assert.deepEqual(primary.actions, [{ type: 'demote', mode: 'immediate-nolock' }]);
+  assert.equal(primary.reason, `demoted self: the leader lock is free but I may not take it (${why})`);
+  // Holding the lock with postgres down: give the lock up rather than start a primary.
+  const down = decide(input({ ...blocked, name: 'node1', pg: downPg, control: control('in production') }, { cluster: cluster({ leader: lockedBy('node1') }) }));
+  assert.deepEqual(down.actions, [{ type: 'releaseLock' }]);
+  assert.equal(down.reason, `released the leader lock: ${why}`);
+});
+
+test('watchdog required and failing while leading: the primary demotes and releases the lock', () => {
+  const failed = { watchdogBlocksLeadership: 'cannot feed the watchdog device /dev/watchdog: EIO' };
+  const d = decide(input({ ...failed, name: 'node1', pg: primaryPg() }, { cluster: cluster({ leader: lockedBy('node1') }), leaseExpiresAt: 11_000 }));
+  assert.deepEqual(d.actions, [{ type: 'demote', mode: 'immediate' }]);
+  assert.equal(d.reason, 'demoted self because the watchdog is required but not usable (cannot feed the watchdog device /dev/watchdog: EIO)');
+  // A lock won but not yet acted on (still a replica): released, not promoted.
+  const won = decide(input({ ...failed, name: 'node1' }, { cluster: cluster({ leader: lockedBy('node1') }) }));
+  assert.deepEqual(won.actions, [{ type: 'releaseLock' }]);
+  // The other members are not affected by this member's watchdog: they follow as usual.
+  assert.deepEqual(types(decide(input({}, { cluster: cluster({ leader: lockedBy('node1') }) }))), []);
 });

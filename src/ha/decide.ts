@@ -36,6 +36,15 @@ export function decide(input: DecideInput): Decision {
 const none = (why: string): Decision => ({ actions: [], reason: `no action: ${why}` });
 
 /**
+ * Watchdog mode `required`: a member whose watchdog cannot be activated must not lead (Patroni:
+ * "Not promoting self because watchdog could not be activated"). Why, or null.
+ */
+function watchdogBlock(input: DecideInput): string | null {
+  const why = input.me.watchdogBlocksLeadership;
+  return why === null ? null : `the watchdog is required but not usable (${why})`;
+}
+
+/**
  * Pause mode (Patroni's): the agents report but do not act on PostgreSQL. A primary keeps its
  * lock while it runs and gives it up when it does not; nobody races, starts, stops or demotes.
  */
@@ -72,6 +81,8 @@ function emptyDataDir(input: DecideInput, cluster: ClusterView, iHoldLock: boole
   if (cluster.leader === null) {
     if (cluster.initialize !== null) return none('waiting for the leader to bootstrap');
     if (!mayFailOver(me.nofailover, me.failoverPriority)) return none('not bootstrapping a cluster: tagged nofailover; waiting for a leader');
+    const blocked = watchdogBlock(input);
+    if (blocked) return none(`not bootstrapping a cluster: ${blocked}`);
     return { actions: [{ type: 'bootstrap' }], reason: `bootstrapping a new cluster: no cluster is initialized, and I am ${me.name}` };
   }
   const source = cloneSource(cluster, me.name);
@@ -100,6 +111,8 @@ function postgresDown(input: DecideInput, cluster: ClusterView, iHoldLock: boole
     return none('waiting for postgres to start');
   }
   if (iHoldLock) {
+    const blocked = watchdogBlock(input);
+    if (blocked) return { actions: [{ type: 'releaseLock' }], reason: `released the leader lock: ${blocked}` };
     if (wasPrimary(me.control)) return { actions: [{ type: 'renewLock' }, { type: 'startPrimary' }], reason: 'restarting postgres as primary: it was not running and I hold the leader lock' };
     return { actions: [{ type: 'releaseLock' }], reason: "released the leader lock: postgres is not running and my data directory is not a primary's" };
   }
@@ -132,7 +145,8 @@ function postgresDown(input: DecideInput, cluster: ClusterView, iHoldLock: boole
 
 function unlocked(input: DecideInput, cluster: ClusterView): Decision {
   const { me } = input;
-  const verdict = isHealthiest(input);
+  const blocked = watchdogBlock(input);
+  const verdict = blocked ? { healthiest: false, why: blocked } : isHealthiest(input);
   if (!verdict.healthiest) {
     // A primary that may not take the lock must not stay writable without it.
     if (me.pg.role === 'primary') return { actions: [{ type: 'demote', mode: 'immediate-nolock' }], reason: `demoted self: the leader lock is free but I may not take it (${verdict.why})` };
@@ -146,6 +160,10 @@ function unlocked(input: DecideInput, cluster: ClusterView): Decision {
 
 function lockedByMe(input: DecideInput, cluster: ClusterView): Decision {
   const { me } = input;
+  // Patroni demotes at once here ('immediate': stop, then release the lock).
+  const blocked = watchdogBlock(input);
+  if (blocked && me.pg.role === 'primary') return { actions: [{ type: 'demote', mode: 'immediate' }], reason: `demoted self because ${blocked}` };
+  if (blocked) return { actions: [{ type: 'releaseLock' }], reason: `released the leader lock: ${blocked}` };
   if (me.pg.role !== 'primary') {
     // We won a race but the promotion did not happen (failed, or the agent restarted in between).
     return { actions: [{ type: 'renewLock' }, { type: 'promote' }], reason: 'promoted self: I hold the leader lock but postgres was still a replica' };
@@ -230,10 +248,14 @@ function mayHaveDiverged(control: ControlData | null, cluster: ClusterView, lead
   return leaderTimeline === null || leaderTimeline <= control.timeline ? 'unknown' : 'yes';
 }
 
-/** Members whose slot the primary keeps: every other member, and vanished ones for member_slots_ttl. */
+/**
+ * Members whose slot the primary keeps: every other member, and vanished ones for member_slots_ttl
+ * unless an operator removed them.
+ */
 function slotMembers(input: DecideInput, cluster: ClusterView): string[] {
   const names = new Set(cluster.members.filter((m) => m.data.tags === undefined || !(m.data.tags as { nostream?: unknown }).nostream).map((m) => m.name));
-  for (const [name, seen] of input.membersLastSeen) if (input.now - seen < input.settings.memberSlotsTtlMs) names.add(name);
+  const removed = new Set(cluster.removed);
+  for (const [name, seen] of input.membersLastSeen) if (input.now - seen < input.settings.memberSlotsTtlMs && !removed.has(name)) names.add(name);
   names.delete(input.me.name);
   return [...names].sort();
 }

@@ -33,8 +33,11 @@ export interface HaLoopDeps {
   /** Called when the agent must stop (a fatal decision). */
   onFatal: (message: string) => void;
   callbacks: CallbackRunner;
-  /** Stops PostgreSQL from outside this process if the agent misses its deadline. */
-  fence?: OutsideFence;
+  /**
+   * Stops PostgreSQL from outside this process if the agent misses its deadline; the real one
+   * (fence/fence.ts) also owns the watchdog device and says why this member may not lead.
+   */
+  fence?: OutsideFence & { watchdogBlocksLeadership?: () => string | null };
 }
 
 export class HaLoop {
@@ -148,6 +151,7 @@ export class HaLoop {
       }
       this.lastCluster = cluster;
       if (pgStatus.running && pgStatus.role === 'primary') this.state.memberState = 'running';
+      const watchdogBlocksLeadership = this.deps.fence?.watchdogBlocksLeadership?.() ?? null;
       const input: DecideInput = {
         now: now(),
         wallNow: Date.now(),
@@ -161,11 +165,12 @@ export class HaLoop {
           pg: pgStatus,
           task: this.state.task,
           rewindFailed: this.state.rewindFailed,
+          watchdogBlocksLeadership,
         },
         cluster,
         storeError,
         leaseExpiresAt: this.guard.valid() ? this.state.leaseExpiresAt : null,
-        peers: cluster && cluster.leader === null && pgStatus.running && mayFailOver(config.tags.nofailover, config.tags.failover_priority) ? await this.askPeers(cluster) : [],
+        peers: cluster && cluster.leader === null && pgStatus.running && watchdogBlocksLeadership === null && mayFailOver(config.tags.nofailover, config.tags.failover_priority) ? await this.askPeers(cluster) : [],
         settings: {
           ttlMs: this.dynamic.ttl * 1000,
           maximumLagOnFailover: this.dynamic.maximum_lag_on_failover,
@@ -360,6 +365,9 @@ export class HaLoop {
       const st = await this.deps.pg.status();
       if (st.role === 'primary' || st.running || st.starting) await this.deps.pg.stop('immediate');
       this.state.memberState = 'stopped';
+      // PostgreSQL is down: the fence and its watchdog have nothing left to guard (Patroni disables
+      // the watchdog once a demotion has stopped PostgreSQL). Unless a renewal got through meanwhile.
+      if (this.guard.demoteBy === null) this.deps.fence?.disarm();
       this.deps.callbacks.fire('on_role_change', 'demoted');
     } catch (err) {
       this.log.error({ err }, 'could not stop postgres after the lease deadline');

@@ -1,6 +1,7 @@
 // What a member publishes about itself: the JSON of its `members/<name>` key and the body of
 // GET /patroni, in Patroni's shapes (reference §1.2, §4) so that tools written for Patroni read
 // them. Pure: built from the agent's config and the last PostgreSQL status.
+import { raftMemberId } from './raft-membership.ts';
 import type { AgentConfig, DatabaseAgentConfig } from './config/types.ts';
 import type { PgStatus } from './postgres/types.ts';
 import type { JsonObject } from './cluster-view.ts';
@@ -40,6 +41,8 @@ export function memberData(config: DatabaseAgentConfig, local: LocalState): Json
     state: local.state,
     role: pg.role ?? 'uninitialized',
     version: CONCLAVE_VERSION,
+    // Conclave's own: the member's Raft id, by which an operator's removal takes it out of Raft.
+    raft_id: raftMemberId(config),
   };
   if (pg.role === 'primary' && pg.walPosition !== null) data.xlog_location = pg.walPosition;
   if (pg.role === 'replica') {

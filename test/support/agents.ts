@@ -20,6 +20,11 @@ export interface AgentSpec {
   tags?: Record<string, unknown>;
   /** A witness: its config has no postgresql section. */
   witness?: boolean;
+  /**
+   * Not a founding member: the founders' configs do not name it, its own names the founders as
+   * partners, and startAll leaves it out (the test starts it once the cluster runs: it joins).
+   */
+  joins?: boolean;
 }
 
 export interface AgentNode {
@@ -56,6 +61,7 @@ export class AgentCluster {
   private ports: number[] = [];
   private readonly postmasters = new Set<number>();
   private lab: NetLab | null = null;
+  private readonly joiners = new Set<string>();
 
   static async create(specs: AgentSpec[], opts: ClusterOptions = {}): Promise<AgentCluster> {
     const c = new AgentCluster();
@@ -89,7 +95,7 @@ export class AgentCluster {
         namespace: '/service',
         name: spec.name,
         restapi: { listen: `${listenHost}:${node.apiPort}`, connect_address: `${hostOf(i)}:${node.apiPort}` },
-        raft: { self_addr: raftAddr(i), partner_addrs: specs.map((_, j) => raftAddr(j)).filter((_, j) => j !== i), data_dir: join(dir, 'raft') },
+        raft: { self_addr: raftAddr(i), partner_addrs: specs.map((_, j) => j).filter((j) => j !== i && !specs[j].joins).map(raftAddr), data_dir: join(dir, 'raft') },
         bootstrap: {
           dcs: { ttl: 2, loop_wait: 0.5, retry_timeout: 0.5, postgresql: { use_pg_rewind: true, use_slots: true, parameters: { wal_log_hints: 'on' } }, ...opts.dcs },
           initdb: [{ encoding: 'UTF8' }, 'data-checksums'],
@@ -108,10 +114,13 @@ export class AgentCluster {
           ...opts.postgresql,
         },
         tags: spec.tags ?? {},
+        // Never a real watchdog device under test: an agent killed on purpose would reset the host.
+        watchdog: { mode: 'off' },
         log: { level: opts.logLevel ?? 'debug', type: 'json' },
       };
       await writeFile(node.configPath, stringify(spec.witness ? { ...config, postgresql: undefined } : config));
       c.nodes.set(spec.name, node);
+      if (spec.joins) c.joiners.add(spec.name);
     }
     return c;
   }
@@ -138,7 +147,7 @@ export class AgentCluster {
   }
 
   async startAll(): Promise<void> {
-    await Promise.all([...this.nodes.keys()].map((n) => this.start(n)));
+    await Promise.all([...this.nodes.keys()].filter((n) => !this.joiners.has(n)).map((n) => this.start(n)));
   }
 
   /** GET a path on a node's REST API: status and JSON body, or null when it does not answer. */
@@ -147,6 +156,21 @@ export class AgentCluster {
       const res = await request(`http://${this.node(name).testHost}:${this.node(name).apiPort}${path}`, { headersTimeout: 1000, bodyTimeout: 1000, signal: AbortSignal.timeout(1500) });
       const text = await res.body.text();
       return { status: res.statusCode, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+    } catch {
+      return null;
+    }
+  }
+
+  /** A member's Raft status (GET /v1/status on its Raft port), or null when it does not answer. */
+  async raftStatus(name: string): Promise<{ id: string; role: string; leader: string | null; voters: string[]; learners: string[] } | null> {
+    try {
+      const n = this.node(name);
+      const res = await request(`http://${n.testHost}:${n.raftPort}/v1/status`, { headersTimeout: 1000, bodyTimeout: 1000, signal: AbortSignal.timeout(1500) });
+      if (res.statusCode !== 200) {
+        await res.body.dump();
+        return null;
+      }
+      return (await res.body.json()) as { id: string; role: string; leader: string | null; voters: string[]; learners: string[] };
     } catch {
       return null;
     }

@@ -10,21 +10,37 @@
 //   disarm           no deadline (this agent holds no lease)
 //   exit             disarm and exit (a clean agent stop)
 // stdin closing (the agent died) keeps the deadline in force: PostgreSQL stops at it, then we exit.
-// argv: <data_dir>. Stopping = SIGQUIT to the postmaster named in <data_dir>/postmaster.pid, the
-// immediate shutdown: every backend exits at once.
-import { readFileSync } from 'node:fs';
+// argv: <data_dir> [<watchdog mode> <watchdog device> <longest device timeout, s>]. Stopping =
+// SIGQUIT to the postmaster named in <data_dir>/postmaster.pid, the immediate shutdown: every
+// backend exits at once.
+//
+// The watchdog device (watchdog.ts), when its mode is not off, is ours too: this process outlives
+// a frozen agent, and a device closed without the magic character keeps counting. The first `arm`
+// of a leadership opens it, every `arm` feeds it, `disarm` and `exit` close it with the magic
+// character. When stdin closes it stays open and unfed: the kernel resets the machine. Its timeout
+// cannot be set from Node (no ioctl); the operator sets it when loading the driver, e.g.
+// `modprobe softdog soft_margin=1`, and a device whose timeout is too long is not used.
+import { accessSync, closeSync, constants, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { inspectDevice } from './watchdog.ts';
+import type { DeviceFs } from './watchdog.ts';
 
-const dataDir = process.argv[2];
-if (!dataDir) {
-  process.stderr.write('fence: usage: fence-process <data_dir>\n');
+const [dataDir, watchdogMode = 'off', watchdogDevice = '', allowedArg = ''] = process.argv.slice(2);
+const allowedS = Number(allowedArg);
+const watchdogOk = watchdogMode === 'off' || ((watchdogMode === 'automatic' || watchdogMode === 'required') && watchdogDevice !== '' && Number.isInteger(allowedS) && allowedS > 0);
+if (!dataDir || !watchdogOk) {
+  process.stderr.write('fence: usage: fence-process <data_dir> [off|automatic|required <device> <seconds>]\n');
   process.exit(2);
 }
 
 let deadline: number | null = null;
 let timer: NodeJS.Timeout | null = null;
 let agentGone = false;
+/** The open watchdog device, while this member leads and the device is in use. */
+let watchdogFd: number | null = null;
+/** Activation was attempted in this leadership (since the last disarm): not retried every renewal. */
+let watchdogTried = false;
 
 const nowMs = (): number => Number(process.hrtime.bigint() / 1_000_000n);
 
@@ -66,6 +82,70 @@ function fire(): void {
   if (agentGone) process.exit(0);
 }
 
+const deviceFs: DeviceFs = {
+  stat: (path) => statSync(path),
+  checkWritable: (path) => accessSync(path, constants.W_OK),
+  read: (file) => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch {
+      return null;
+    }
+  },
+};
+
+/** Opens the device and gives it its first keepalive, if its mode and timeout allow. */
+function activateWatchdog(): void {
+  watchdogTried = true;
+  if (watchdogMode === 'off') return;
+  const verdict = inspectDevice(watchdogMode as 'automatic' | 'required', watchdogDevice, allowedS, deviceFs);
+  if (!verdict.usable) return say('watchdog', { state: 'failed', device: watchdogDevice, reason: verdict.reason });
+  try {
+    // Not 'w': that would create a regular file where the device is missing. O_NONBLOCK: a FIFO
+    // standing in for the device (tests) must not block this process.
+    watchdogFd = openSync(watchdogDevice, constants.O_WRONLY | constants.O_NONBLOCK);
+  } catch (err) {
+    return say('watchdog', { state: 'failed', device: watchdogDevice, reason: `cannot open the watchdog device ${watchdogDevice}: ${(err as Error).message}` });
+  }
+  if (feedWatchdog()) say('watchdog', { state: 'active', device: watchdogDevice, warning: verdict.warning });
+}
+
+/** A keepalive (any write; '1' as Patroni writes). False when the device refused it (then closed). */
+function feedWatchdog(): boolean {
+  if (watchdogFd === null) return false;
+  try {
+    writeSync(watchdogFd, '1');
+    return true;
+  } catch (err) {
+    closeWatchdog();
+    say('watchdog', { state: 'failed', device: watchdogDevice, reason: `cannot feed the watchdog device ${watchdogDevice}: ${(err as Error).message}` });
+    return false;
+  }
+}
+
+/** The magic close: 'V', then close, tells the driver to stop counting (unless built with nowayout). */
+function closeWatchdog(): boolean {
+  if (watchdogFd === null) return false;
+  const fd = watchdogFd;
+  watchdogFd = null;
+  try {
+    writeSync(fd, 'V');
+  } catch {
+    // closed below all the same
+  }
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed
+  }
+  return true;
+}
+
+function disarmWatchdog(): void {
+  watchdogTried = false;
+  if (closeWatchdog()) say('watchdog', { state: 'closed', device: watchdogDevice });
+}
+
 function schedule(): void {
   if (timer) clearTimeout(timer);
   timer = null;
@@ -79,10 +159,14 @@ lines.on('line', (line) => {
   if (cmd === 'arm' && Number.isFinite(Number(arg))) {
     deadline = Number(arg);
     schedule();
+    if (watchdogFd !== null) feedWatchdog();
+    else if (!watchdogTried) activateWatchdog();
   } else if (cmd === 'disarm') {
     deadline = null;
     schedule();
+    disarmWatchdog();
   } else if (cmd === 'exit') {
+    closeWatchdog();
     process.exit(0);
   } else if (cmd) {
     say('bad-command', { line });
