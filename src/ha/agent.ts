@@ -16,6 +16,8 @@ import { HaLoop } from './ha-loop.ts';
 import { registerPatroniApi, registerWitnessApi } from '../api/patroni-api.ts';
 import { registerSwitchoverApi } from '../api/switchover-api.ts';
 import { registerMemberApi } from '../api/member-api.ts';
+import { registerClusterApi } from '../api/cluster-api.ts';
+import { registerMetricsApi } from '../api/metrics-api.ts';
 import { CallbackRunner } from './callbacks.ts';
 import { Fence } from './fence/fence.ts';
 
@@ -113,6 +115,9 @@ export class Agent {
     registerPatroniApi(agent.apiApp, { config: db, loop, now });
     registerSwitchoverApi(agent.apiApp, { store: agent.store, waitMs: 30_000 });
     registerMemberApi(agent.apiApp, loop);
+    const clusterDeps = { config: db, store: agent.store, raft: agent.raft, loop, pg, now };
+    registerClusterApi(agent.apiApp, clusterDeps);
+    registerMetricsApi(agent.apiApp, clusterDeps);
     await agent.apiApp.listen({ host: config.restapi.listen.host, port: config.restapi.listen.port });
     loop.start();
     return agent;
