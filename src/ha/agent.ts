@@ -11,6 +11,7 @@ import { ClusterStore } from './cluster-store.ts';
 import type { AgentConfig, DatabaseAgentConfig } from './config/types.ts';
 import { askToJoin, raftMemberId, raftPeers, shouldJoin } from './raft-membership.ts';
 import { registerClusterMembersApi } from '../api/cluster-members-api.ts';
+import { httpsOptions, registerWriteGuard } from '../api/security.ts';
 import { PostgresController } from './postgres/controller.ts';
 import { HaLoop } from './ha-loop.ts';
 import { registerPatroniApi, registerWitnessApi } from '../api/patroni-api.ts';
@@ -20,6 +21,16 @@ import { registerClusterApi } from '../api/cluster-api.ts';
 import { registerMetricsApi } from '../api/metrics-api.ts';
 import { CallbackRunner } from './callbacks.ts';
 import { Fence } from './fence/fence.ts';
+
+/** The host of a member's api_url, for allowlist_include_members. */
+function hostOfUrl(url: unknown): string[] {
+  if (typeof url !== 'string') return [];
+  try {
+    return [new URL(url).hostname.replace(/^\[|\]$/g, '')];
+  } catch {
+    return [];
+  }
+}
 
 export interface AgentOptions {
   config: AgentConfig;
@@ -77,7 +88,12 @@ export class Agent {
 
     agent.kv = new ForwardingKv(agent.raft, { timeoutMs: retryMs });
     agent.store = new ClusterStore({ raft: agent.kv, namespace: config.namespace, scope: config.scope, now });
-    agent.apiApp = Fastify({ logger: false });
+    const https = httpsOptions(config.restapi);
+    agent.apiApp = https ? Fastify({ logger: false, https }) : Fastify({ logger: false });
+    registerWriteGuard(agent.apiApp, {
+      restapi: config.restapi,
+      memberHosts: () => (agent.db?.loop.lastCluster?.members ?? []).flatMap((m) => hostOfUrl(m.data.api_url)),
+    });
     registerClusterMembersApi(agent.apiApp, { store: agent.store, raft: agent.raft, selfUrl: raftPeers(config)[raftMemberId(config)]! });
     if (config.postgresql === null) {
       // A witness: a Raft voter and nothing else (no member key, so no slot is kept for it).

@@ -46,6 +46,8 @@ export interface ClusterOptions {
   /** Extra dynamic settings for bootstrap.dcs (merged over the test timing). */
   dcs?: Record<string, unknown>;
   postgresql?: Record<string, unknown>;
+  /** Extra restapi settings (authentication, allowlist, TLS), merged into each node's. */
+  restapi?: Record<string, unknown>;
   /** The agents' log level; default debug (a failing test prints the last lines). */
   logLevel?: 'debug' | 'info';
   /**
@@ -94,7 +96,7 @@ export class AgentCluster {
         scope: 'test',
         namespace: '/service',
         name: spec.name,
-        restapi: { listen: `${listenHost}:${node.apiPort}`, connect_address: `${hostOf(i)}:${node.apiPort}` },
+        restapi: { listen: `${listenHost}:${node.apiPort}`, connect_address: `${hostOf(i)}:${node.apiPort}`, ...opts.restapi },
         raft: { self_addr: raftAddr(i), partner_addrs: specs.map((_, j) => j).filter((j) => j !== i && !specs[j].joins).map(raftAddr), data_dir: join(dir, 'raft') },
         bootstrap: {
           dcs: { ttl: 2, loop_wait: 0.5, retry_timeout: 0.5, postgresql: { use_pg_rewind: true, use_slots: true, parameters: { wal_log_hints: 'on' } }, ...opts.dcs },

@@ -2,7 +2,7 @@
 // defaults (defaults.ts) → AgentConfig. Every refusal is a ConfigError naming the dotted key and
 // the problem, because an operator fixing a config file needs the key, not a stack trace.
 //
-// Compatibility with patroni.yml: keys we do not use (ctl, citus, restapi.certfile,
+// Compatibility with patroni.yml: keys we do not use (ctl, citus,
 // postgresql.pgpass, ...) are ignored so a Patroni file can be pointed at Conclave as it is. Where
 // we differ we refuse rather than guess: another store's section instead of `raft`, and timing
 // that breaks the rule loop_wait + 2*retry_timeout <= ttl (Patroni silently lowers loop_wait).
@@ -12,6 +12,7 @@
 // PostgreSQL parameter written `on` reaches postgresql.conf as `on` either way.
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { isIP } from 'node:net';
 import { parseDocument } from 'yaml';
 import {
   DEFAULT_BIN_DIR, DEFAULT_NAMESPACE, DYNAMIC_DEFAULTS, LOG_DEFAULTS, POSTGRESQL_DEFAULTS, TAG_DEFAULTS, WATCHDOG_DEFAULTS,
@@ -369,6 +370,39 @@ const WATCHDOG_MODES = {
 // Patroni writes Python's level names (INFO, WARNING, CRITICAL); ours are pino's.
 const LOG_LEVELS = { debug: 'debug', info: 'info', warn: 'warn', warning: 'warn', error: 'error', critical: 'error' } as const;
 
+const VERIFY_CLIENT = { none: 'none', optional: 'optional', required: 'required' } as const;
+
+/** TLS and the allowlist of the REST API (Patroni's restapi keys; api/security.ts applies them). */
+function restapiSecurity(api: Raw): Pick<AgentConfig['restapi'], 'certfile' | 'keyfile' | 'keyfile_password' | 'cafile' | 'verify_client' | 'allowlist' | 'allowlist_include_members'> {
+  const path = (key: string): string | null => (absent(api[key]) ? null : resolve(nonEmpty(api[key], `restapi.${key}`)));
+  const certfile = path('certfile');
+  const keyfile = path('keyfile');
+  const cafile = path('cafile');
+  const verify_client = oneOf(api.verify_client, 'restapi.verify_client', 'none' as const, VERIFY_CLIENT);
+  if (certfile === null && (keyfile !== null || cafile !== null)) throw new ConfigError('restapi.certfile', 'required when restapi.keyfile or restapi.cafile is set (HTTPS needs a certificate)');
+  if (verify_client !== 'none' && cafile === null) throw new ConfigError('restapi.cafile', `required with verify_client: ${verify_client} (client certificates are checked against it)`);
+  const allowlist = strList(api.allowlist, 'restapi.allowlist', []);
+  for (const [i, entry] of allowlist.entries()) {
+    if (!isAllowlistEntry(entry)) throw new ConfigError(`restapi.allowlist[${i}]`, `expected a host name, an IP address or a CIDR block, got ${show(entry)}`);
+  }
+  return {
+    certfile,
+    keyfile,
+    keyfile_password: absent(api.keyfile_password) ? null : str(api.keyfile_password, 'restapi.keyfile_password'),
+    cafile,
+    verify_client,
+    allowlist,
+    allowlist_include_members: bool(api.allowlist_include_members, 'restapi.allowlist_include_members', false),
+  };
+}
+
+function isAllowlistEntry(entry: string): boolean {
+  const [addr, bits, extra] = entry.split('/');
+  if (extra !== undefined || !addr) return false;
+  if (bits !== undefined && !/^\d{1,3}$/.test(bits)) return false;
+  return isIP(addr) !== 0 || (bits === undefined && /^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/.test(addr));
+}
+
 function validateAgentConfig(root: Raw): AgentConfig {
   const scope = nonEmpty(root.scope, 'scope');
   const name = nonEmpty(root.name, 'name');
@@ -381,6 +415,7 @@ function validateAgentConfig(root: Raw): AgentConfig {
     listen,
     connect_address: connectAddress(api.connect_address, 'restapi.connect_address', listen, 'restapi.listen'),
     authentication: absent(api.authentication) ? null : credentials(api.authentication, 'restapi.authentication'),
+    ...restapiSecurity(api),
   };
   const raft = raftSection(root);
   const postgresql = postgresqlSection(root);

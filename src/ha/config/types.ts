@@ -63,6 +63,18 @@ export interface AgentConfig {
     readonly listen: HostPort;
     readonly connect_address: HostPort;
     readonly authentication: Credentials | null;
+    /** HTTPS when set (absolute paths). keyfile null: the key is in certfile. */
+    readonly certfile: string | null;
+    readonly keyfile: string | null;
+    readonly keyfile_password: string | null;
+    /** CA for client certificates (verify_client) and for calling peers over HTTPS. */
+    readonly cafile: string | null;
+    /** none; optional: a client certificate is required on mutating requests; required: on every request. */
+    readonly verify_client: 'none' | 'optional' | 'required';
+    /** Hosts, IPs or CIDR blocks allowed to call mutating endpoints; empty: anyone (subject to auth). */
+    readonly allowlist: readonly string[];
+    /** Also allow the members' own REST hosts (from their api_url). */
+    readonly allowlist_include_members: boolean;
   };
   readonly raft: {
     /** This voter's address "host:port"; its peers know it by this. */
