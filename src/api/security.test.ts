@@ -28,7 +28,7 @@ const base: Restapi = {
 
 async function serve(restapi: Restapi, memberHosts?: () => string[]): Promise<string> {
   const https = httpsOptions(restapi);
-  const app = https ? Fastify({ https }) : Fastify();
+  const app = (https ? Fastify({ https }) : Fastify()) as unknown as FastifyInstance;
   registerWriteGuard(app, { restapi, memberHosts });
   app.get('/patroni', async () => ({ ok: true }));
   app.post('/switchover', async () => 'done');

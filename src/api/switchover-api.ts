@@ -90,10 +90,18 @@ export function registerSwitchoverApi(app: FastifyInstance, deps: SwitchoverDeps
       if (view.failover !== null) throw new RefusedError(409, 'a switchover or failover is already pending (DELETE /switchover cancels a scheduled one)');
       if (!(await deps.store.setFailover(value, 0))) throw new RefusedError(409, 'another switchover or failover request was written first');
       if (request.scheduledAt !== null) return reply.code(202).type('text/plain').send(`${kind === 'switchover' ? 'Switchover' : 'Failover'} scheduled`);
-      const newLeader = await followUntilLeaderChanges(deps, view.leader?.name ?? null);
-      const verb = kind === 'switchover' ? 'switched over' : 'failed over';
-      if (newLeader) return reply.code(200).type('text/plain').send(`Successfully ${verb} to "${newLeader}"`);
-      return reply.code(503).type('text/plain').send(`${kind === 'switchover' ? 'Switchover' : 'Failover'} status unknown`);
+      const outcome = await followSwitchover(deps, view.leader?.name ?? null, request.candidate);
+      const Kind = kind === 'switchover' ? 'Switchover' : 'Failover';
+      if (outcome.type === 'done') {
+        const verb = kind === 'switchover' ? 'switched over' : 'failed over';
+        if (request.candidate !== null && outcome.leader !== request.candidate) {
+          return reply.code(200).type('text/plain').send(`${kind === 'switchover' ? 'Switched' : 'Failed'} over to "${outcome.leader}" instead of "${request.candidate}"`);
+        }
+        return reply.code(200).type('text/plain').send(`Successfully ${verb} to "${outcome.leader}"`);
+      }
+      if (outcome.type === 'failed') return reply.code(503).type('text/plain').send(`${Kind} failed: ${outcome.why}`);
+      // Patroni answers "status unknown" here; an operator needs to know how far it got.
+      return reply.code(503).type('text/plain').send(`${Kind} status unknown: still in progress after ${Math.round(deps.waitMs / 1000)} s; ${outcome.stage}`);
     } catch (err) {
       if (err instanceof RefusedError) return reply.code(err.status).type('text/plain').send(err.message);
       return reply.code(503).type('text/plain').send(`the cluster store is unavailable: ${(err as Error).message}`);
@@ -113,17 +121,37 @@ export function registerSwitchoverApi(app: FastifyInstance, deps: SwitchoverDeps
   });
 }
 
-/** Polls the store until another member holds the leader key and the request is gone. */
-async function followUntilLeaderChanges(deps: SwitchoverDeps, previous: string | null): Promise<string | null> {
+type Outcome = { type: 'done'; leader: string } | { type: 'failed'; why: string } | { type: 'pending'; stage: string };
+
+/**
+ * Follows the hand-over in the store until another member holds the leader key and the request
+ * is gone (done), the request is gone with the old leader still in place (failed), or time runs
+ * out (pending, with the stage reached).
+ */
+async function followSwitchover(deps: SwitchoverDeps, previous: string | null, candidate: string | null): Promise<Outcome> {
   const deadline = Date.now() + deps.waitMs;
+  let stage = 'the request is written; waiting for the leader to act on it';
   while (Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 100));
     try {
       const view = await deps.store.getCluster();
-      if (view.leader && view.leader.name !== previous && view.failover === null) return view.leader.name;
+      const leader = view.leader?.name ?? null;
+      if (leader !== null && leader !== previous && view.failover === null) return { type: 'done', leader };
+      if (leader !== null && leader === previous && view.failover === null) {
+        return { type: 'failed', why: `${previous} is still the leader (no candidate could take over)` };
+      }
+      stage = switchoverStage(previous, leader, candidate);
     } catch {
       // the store may be between Raft leaders during the hand-over; keep following
     }
   }
-  return null;
+  return { type: 'pending', stage };
+}
+
+/** Where a hand-over stands, from the leader key alone, in an operator's words. */
+export function switchoverStage(previous: string | null, leader: string | null, candidate: string | null): string {
+  const target = candidate === null ? 'the best candidate' : candidate;
+  if (leader === null) return `${previous ?? 'the old leader'} has demoted and released the leader lock; waiting for ${target} to take it`;
+  if (leader === previous) return `${previous} has not yet released the leader lock (it is checkpointing and stopping PostgreSQL)`;
+  return `${leader} holds the leader lock and is being promoted`;
 }
