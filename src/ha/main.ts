@@ -38,7 +38,9 @@ if (validateOnly) {
 }
 
 const destination = config.log.dir ? pino.destination({ dest: join(config.log.dir, `${config.name}.log`), mkdir: true, sync: true }) : pino.destination({ fd: 1, sync: true });
-const logger = pino({ level: config.log.level, base: { name: config.name } }, config.log.type === 'plain' ? plainStream(destination) : destination);
+// auto: plain for a person at a terminal, JSON lines for whatever collects the output.
+const plain = config.log.type === 'plain' || (config.log.type === 'auto' && !config.log.dir && process.stdout.isTTY === true);
+const logger = pino({ level: config.log.level, base: { name: config.name } }, plain ? plainStream(destination) : destination);
 
 let agent: Agent | null = null;
 let stopping = false;

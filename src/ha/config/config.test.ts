@@ -104,7 +104,7 @@ test('defaults fill every optional setting', () => {
   assert.deepEqual(c.bootstrap.initdb, []);
   assert.deepEqual(c.tags, { nofailover: false, failover_priority: 1, noloadbalance: false, clonefrom: false, nosync: false, replicatefrom: null, all: {} });
   assert.deepEqual(c.watchdog, { mode: 'automatic', device: '/dev/watchdog', safety_margin: 5 });
-  assert.deepEqual(c.log, { level: 'info', type: 'plain', dir: null });
+  assert.deepEqual(c.log, { level: 'info', type: 'auto', dir: null });
   assert.deepEqual(c.bootstrap.dcs, {
     ttl: 2, loop_wait: 0.5, retry_timeout: 0.5,
     maximum_lag_on_failover: 1048576, maximum_lag_on_syncnode: -1,
@@ -260,7 +260,7 @@ const BAD: [string, Tree, string, RegExp][] = [
   ['partner listed twice', { 'raft.partner_addrs': ['127.0.0.1:2223', '127.0.0.1:2224', '127.0.0.1:2223'] }, 'raft.partner_addrs[2]', /listed twice/],
   ['partner_addrs not a list', { 'raft.partner_addrs': '127.0.0.1:2223' }, 'raft.partner_addrs', /expected a list/],
   ['unknown log level', { log: { level: 'verbose' } }, 'log.level', /expected one of debug, info, .*got "verbose"/],
-  ['unknown log type', { log: { type: 'xml' } }, 'log.type', /plain, json/],
+  ['unknown log type', { log: { type: 'xml' } }, 'log.type', /plain, json, auto/],
   ['misspelt watchdog mode', { watchdog: { mode: 'requried' } }, 'watchdog.mode', /got "requried"/],
   ['keyfile without certfile', { 'restapi.keyfile': '/etc/conclave/api.key' }, 'restapi.certfile', /required when restapi.keyfile/],
   ['verify_client without a CA', { 'restapi.certfile': '/etc/conclave/api.crt', 'restapi.verify_client': 'required' }, 'restapi.cafile', /required with verify_client: required/],

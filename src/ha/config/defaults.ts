@@ -101,7 +101,8 @@ export const WATCHDOG_DEFAULTS = Object.freeze({
 
 export const LOG_DEFAULTS = Object.freeze({
   level: 'info' as const,
-  type: 'plain' as const,
+  /** Patroni's default is plain; here JSON lines unless a person is watching (a terminal). */
+  type: 'auto' as const,
   /** null: log to stderr. */
   dir: null,
 });

@@ -444,7 +444,7 @@ function validateAgentConfig(root: Raw): AgentConfig {
     },
     log: {
       level: oneOf(log.level, 'log.level', LOG_DEFAULTS.level, LOG_LEVELS),
-      type: oneOf(log.type, 'log.type', LOG_DEFAULTS.type, { plain: 'plain', json: 'json' } as const),
+      type: oneOf<'plain' | 'json' | 'auto'>(log.type, 'log.type', LOG_DEFAULTS.type, { plain: 'plain', json: 'json', auto: 'auto' }),
       dir: absent(log.dir) ? LOG_DEFAULTS.dir : absolutePath(log.dir, 'log.dir'),
     },
   };

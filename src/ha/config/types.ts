@@ -126,7 +126,8 @@ export interface AgentConfig {
   };
   readonly log: {
     readonly level: 'debug' | 'info' | 'warn' | 'error';
-    readonly type: 'plain' | 'json';
+    /** auto (the default): plain on a terminal, one JSON object per line otherwise. */
+    readonly type: 'plain' | 'json' | 'auto';
     readonly dir: string | null;
   };
 }
