@@ -305,13 +305,13 @@ export class PostgresController {
     await this.assertStopped('basebackup');
     const { username, password } = this.opts.replication;
     const dsn = conninfo({ host: from.host, port: from.port, user: username });
-    const args = [`--pgdata=${this.dataDir}`, '-X', 'stream', `--dbname=${dsn}`, '--checkpoint=fast', '--no-password'];
+    const args = [`--pgdata=${this.dataDir}`, '-X', 'stream', `--dbname=${dsn}`, '--checkpoint=fast', '--no-password', '--progress'];
     let lastError: unknown;
     for (let attempt = 1; attempt <= 2; attempt++) {
       await this.emptyDataDir();
       try {
         this.logger.info({ from, attempt }, 'pg_basebackup');
-        await this.runner.run('pg_basebackup', args, { env: passwordEnv(password) });
+        await this.runner.run('pg_basebackup', args, { env: passwordEnv(password), onStderr: progressReporter(this.logger, 'pg_basebackup') });
         await chmod(this.dataDir, 0o700);
         return;
       } catch (err) {
@@ -341,7 +341,7 @@ export class PostgresController {
     const { username, password } = this.opts.rewind;
     const dsn = conninfo({ host: from.host, port: from.port, user: username, dbname: 'postgres' });
     this.logger.info({ from }, 'pg_rewind');
-    const { stdout, stderr } = await this.runner.run('pg_rewind', ['-D', this.dataDir, `--source-server=${dsn}`], { env: passwordEnv(password) });
+    const { stdout, stderr } = await this.runner.run('pg_rewind', ['-D', this.dataDir, `--source-server=${dsn}`, '--progress'], { env: passwordEnv(password), onStderr: progressReporter(this.logger, 'pg_rewind') });
     const outcome = /no rewind required/.test(`${stdout}\n${stderr}`) ? 'not-needed' : 'rewound';
     this.logger.info({ outcome }, 'pg_rewind done');
     return outcome;
@@ -501,4 +501,22 @@ export class PostgresController {
 
 function passwordEnv(password: string): Record<string, string> {
   return password === '' ? {} : { PGPASSWORD: password };
+}
+
+/** How often a long copy reports how far it got. */
+const PROGRESS_EVERY_MS = 5000;
+
+/**
+ * Turns the `--progress` lines of pg_basebackup and pg_rewind ("12345/67890 kB (18%)") into a
+ * log line every few seconds, so an operator watching a clone or a rewind sees it move.
+ */
+export function progressReporter(logger: Logger, tool: string, now: () => number = () => performance.now()): (chunk: string) => void {
+  let reportedAt = now();
+  return (chunk) => {
+    const matches = [...chunk.matchAll(/(\d+)\/(\d+) kB \((\d+)%\)/g)];
+    const last = matches.at(-1);
+    if (!last || now() - reportedAt < PROGRESS_EVERY_MS) return;
+    reportedAt = now();
+    logger.info({ copiedMB: Math.round(Number(last[1]) / 1024), totalMB: Math.round(Number(last[2]) / 1024), percent: Number(last[3]) }, `${tool} progress`);
+  };
 }

@@ -29,6 +29,8 @@ export interface RunOptions {
   readonly keepLocale?: boolean;
   /** SIGKILL the tool after this long; none by default (a base backup may take hours). */
   readonly timeoutMs?: number;
+  /** Sees the tool's stderr as it comes (progress reports). */
+  readonly onStderr?: (chunk: string) => void;
 }
 
 export interface RunResult {
@@ -99,6 +101,7 @@ export class PgRunner {
     });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       stderr = (stderr + chunk).slice(-STDERR_KEEP);
+      opts.onStderr?.(chunk);
     });
     const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolveExit) => {
       child.once('error', (error) => resolveExit({ code: null, signal: null, error }));
