@@ -1,22 +1,54 @@
-// POST /restart and POST /reinitialize on one member, as Patroni answers them (reference §1.3).
-// Both run as the agent's background task; the HA loop keeps its lock meanwhile.
+// POST /restart (now, or scheduled), DELETE /restart and POST /reinitialize on one member, as
+// Patroni answers them (reference §1.3). Both operations run as the agent's background task; the
+// HA loop keeps its lock meanwhile.
 import type { FastifyInstance } from 'fastify';
 import type { HaLoop } from '../ha/ha-loop.ts';
+import { ApiError, objectBody, sendText } from './api-errors.ts';
+import { parseRestartRequest, restartFacts, restartMismatch, restartSchedulerFor } from './restart-request.ts';
 
 export function registerMemberApi(app: FastifyInstance, loop: HaLoop): void {
+  const scheduler = restartSchedulerFor(loop, app.log);
+  app.addHook('onClose', async () => scheduler.close());
+
   app.post('/restart', async (req, reply) => {
-    const body = (typeof req.body === 'object' && req.body !== null ? req.body : {}) as { restart_pending?: unknown };
-    if (body.restart_pending !== undefined && typeof body.restart_pending !== 'boolean') return reply.code(400).type('text/plain').send('restart_pending must be a boolean');
-    if (body.restart_pending === true && loop.localState().pendingRestartReasons.length === 0 && !loop.lastPg.pendingRestart) {
-      return reply.code(200).type('text/plain').send('restart is not pending');
+    try {
+      const request = parseRestartRequest(objectBody(req.body, true), { paused: loop.settings().extra.pause === true, nowMs: Date.now() });
+      // Judged on PostgreSQL as it is now (a restart or promotion may have happened since the last cycle).
+      await loop.refreshPg();
+      if (request.scheduleAt !== null) {
+        if (!scheduler.schedule(request, loop.lastPg.postmasterStartTime)) return sendText(reply, 409, 'Another restart is already scheduled');
+        return sendText(reply, 202, 'Restart scheduled');
+      }
+      if (restartMismatch(request, restartFacts(loop)) !== null) return sendText(reply, 503, 'restart conditions are not satisfied');
+      const failure = await loop.runOperatorTask('restart');
+      if (failure) return sendText(reply, 503, failure);
+      return sendText(reply, 200, 'restarted successfully');
+    } catch (err) {
+      if (err instanceof ApiError) return sendText(reply, err.status, err.message);
+      return sendText(reply, 503, `restart failed: ${(err as Error).message}`);
     }
-    const failure = await loop.runOperatorTask('restart');
-    if (failure) return reply.code(503).type('text/plain').send(failure);
-    return reply.code(200).type('text/plain').send('restarted successfully');
   });
-  app.post('/reinitialize', async (_req, reply) => {
-    const failure = await loop.runOperatorTask('reinitialize');
-    if (failure) return reply.code(503).type('text/plain').send(failure);
-    return reply.code(200).type('text/plain').send('reinitialize started');
+
+  app.delete('/restart', async (_req, reply) => {
+    if (scheduler.cancel()) return sendText(reply, 200, 'scheduled restart deleted');
+    return sendText(reply, 404, 'no restarts are scheduled');
+  });
+
+  app.post('/reinitialize', async (req, reply) => {
+    try {
+      const body = objectBody(req.body, true);
+      // Patroni's code reads from_leader, its docs spell from-leader: both are read.
+      for (const key of ['force', 'from_leader', 'from-leader']) {
+        if (body[key] !== undefined && typeof body[key] !== 'boolean') throw new ApiError(400, `${key} must be a boolean`);
+      }
+      // from_leader: Conclave always clones from the leader. force: a running task is not
+      // cancelled (docs/divergence.md); the refusal names it.
+      const failure = await loop.runOperatorTask('reinitialize');
+      if (failure) return sendText(reply, 503, failure);
+      return sendText(reply, 200, 'reinitialize started');
+    } catch (err) {
+      if (err instanceof ApiError) return sendText(reply, err.status, err.message);
+      return sendText(reply, 503, `reinitialize failed: ${(err as Error).message}`);
+    }
   });
 }

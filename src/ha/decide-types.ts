@@ -35,6 +35,8 @@ export interface DecideSettings {
   readonly removeDataDirectoryOnDivergedTimelines: boolean;
   readonly useSlots: boolean;
   readonly memberSlotsTtlMs: number;
+  /** How long a lock holder may try to start its PostgreSQL before giving the lock up (0: at once). */
+  readonly primaryStartTimeoutMs: number;
   /** Pause mode (`pause: true` in the dynamic config): no automatic action, only reporting. */
   readonly paused: boolean;
   readonly sync: SyncSettings;
@@ -58,6 +60,8 @@ export interface LocalFacts {
    * failed while leading). null when it can, or the mode is not `required`.
    */
   readonly watchdogBlocksLeadership: string | null;
+  /** Since when this lock holder's PostgreSQL has not been running as primary (now() ms); null while it is. */
+  readonly primaryDownSince: number | null;
 }
 
 export interface DecideInput {

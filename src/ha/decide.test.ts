@@ -34,9 +34,9 @@ function input(me: Partial<LocalFacts> = {}, over: Partial<DecideInput> = {}): D
   return {
     now: 10_000,
     wallNow: Date.UTC(2026, 10, 22, 12),
-    me: { name: 'node2', nofailover: false, failoverPriority: 1, clonefrom: false, dataDirEmpty: false, control: control('in archive recovery'), pg: replicaPg(), task: null, rewindFailed: false, watchdogBlocksLeadership: null, ...me },
+    me: { name: 'node2', nofailover: false, failoverPriority: 1, clonefrom: false, dataDirEmpty: false, control: control('in archive recovery'), pg: replicaPg(), task: null, rewindFailed: false, watchdogBlocksLeadership: null, primaryDownSince: null, ...me },
     cluster: cluster(), storeError: null, leaseExpiresAt: null, peers: [],
-    settings: { ttlMs: 2000, maximumLagOnFailover: 1048576, checkTimeline: false, usePgRewind: true, removeDataDirectoryOnRewindFailure: false, removeDataDirectoryOnDivergedTimelines: false, useSlots: true, memberSlotsTtlMs: 1_800_000, paused: false, sync: { mode: false, strict: false, nodeCount: 1 } },
+    settings: { ttlMs: 2000, maximumLagOnFailover: 1048576, checkTimeline: false, usePgRewind: true, removeDataDirectoryOnRewindFailure: false, removeDataDirectoryOnDivergedTimelines: false, useSlots: true, memberSlotsTtlMs: 1_800_000, primaryStartTimeoutMs: 300_000, paused: false, sync: { mode: false, strict: false, nodeCount: 1 } },
     membersLastSeen: new Map(),
     replication: null,
     managedSyncNames: null,
@@ -161,6 +161,31 @@ test('the lock holder renews and keeps one slot per other member, and a vanished
   const d = decide(input({ name: 'node1', pg: primaryPg() }, { cluster: cluster({ leader: lockedBy('node1') }), membersLastSeen: seen }));
   assert.deepEqual(d.actions, [{ type: 'renewLock' }, { type: 'syncSlots', members: ['node2', 'node3', 'node4'] }]);
   assert.equal(d.reason, 'no action: I am node1, the leader with the lock');
+});
+
+test('a lock holder whose postgres does not come back within primary_start_timeout gives the lock up', () => {
+  const down = { ...downPg };
+  const primaryControl = control('in production');
+  const members = [member('node1', 5432, { role: 'primary' }), member('node2', 5433, { role: 'replica' }), member('node3', 5434, { role: 'replica' })];
+  const holding = { cluster: cluster({ leader: lockedBy('node1'), members }) };
+  const early = decide(input({ name: 'node1', pg: down, control: primaryControl, primaryDownSince: 10_000 - 299_000 }, holding));
+  assert.deepEqual(early.actions, [{ type: 'renewLock' }, { type: 'startPrimary' }]);
+  const late = decide(input({ name: 'node1', pg: down, control: primaryControl, primaryDownSince: 10_000 - 300_000 }, holding));
+  assert.deepEqual(late.actions, [{ type: 'releaseLock' }]);
+  assert.match(late.reason, /has not started as primary for 300 s \(primary_start_timeout 300 s\)/);
+  // Nobody could take over: keep trying to start.
+  const alone = cluster({ leader: lockedBy('node1'), members: [member('node1', 5432), member('node2', 5433, { role: 'replica', tags: { nofailover: true } })] });
+  assert.deepEqual(decide(input({ name: 'node1', pg: down, control: primaryControl, primaryDownSince: 0 }, { cluster: alone })).actions, [{ type: 'renewLock' }, { type: 'startPrimary' }]);
+  // 0: at once.
+  const settings = { ...input().settings, primaryStartTimeoutMs: 0 };
+  assert.deepEqual(decide(input({ name: 'node1', pg: down, control: primaryControl, primaryDownSince: 10_000 }, { ...holding, settings })).actions, [{ type: 'releaseLock' }]);
+});
+
+test('a member tagged nostream gets no slot, although it was seen lately', () => {
+  const members = [member('node1', 5432), member('node2', 5433), member('node3', 5434, { tags: { nostream: true } })];
+  const seen = new Map([['node2', 9_000], ['node3', 9_000]]);
+  const d = decide(input({ name: 'node1', pg: primaryPg() }, { cluster: cluster({ leader: lockedBy('node1'), members }), membersLastSeen: seen }));
+  assert.deepEqual(d.actions, [{ type: 'renewLock' }, { type: 'syncSlots', members: ['node2'] }]);
 });
 
 test('a member an operator removed loses its slot at once, not after member_slots_ttl', () => {

@@ -104,8 +104,25 @@ function checkIdentity(input: DecideInput, cluster: ClusterView): Decision | nul
   return null;
 }
 
+/**
+ * Patroni's primary_start_timeout: a lock holder whose PostgreSQL has not come back within it
+ * gives the lock up, so that a healthy replica can take over, instead of retrying for as long as
+ * its agent runs. Only when some replica could take over: with none, restarting is all there is.
+ */
+function primaryStartTimedOut(input: DecideInput, cluster: ClusterView): Decision | null {
+  const { me, settings } = input;
+  if (me.primaryDownSince === null || input.now - me.primaryDownSince < settings.primaryStartTimeoutMs) return null;
+  if (!cluster.members.some((m) => m.name !== me.name && promotableReplica(m))) return null;
+  const waited = Math.round((input.now - me.primaryDownSince) / 1000);
+  return { actions: [{ type: 'releaseLock' }], reason: `released the leader lock: postgres has not started as primary for ${waited} s (primary_start_timeout ${settings.primaryStartTimeoutMs / 1000} s) and a replica can take over` };
+}
+
 function postgresDown(input: DecideInput, cluster: ClusterView, iHoldLock: boolean): Decision {
   const { me, settings } = input;
+  if (iHoldLock) {
+    const gaveUp = primaryStartTimedOut(input, cluster);
+    if (gaveUp) return gaveUp;
+  }
   if (me.pg.starting) {
     if (iHoldLock) return { actions: [{ type: 'renewLock' }], reason: 'updated leader lock while postgres is starting' };
     return none('waiting for postgres to start');
@@ -254,8 +271,12 @@ function mayHaveDiverged(control: ControlData | null, cluster: ClusterView, lead
  */
 function slotMembers(input: DecideInput, cluster: ClusterView): string[] {
   const names = new Set(cluster.members.filter((m) => m.data.tags === undefined || !(m.data.tags as { nostream?: unknown }).nostream).map((m) => m.name));
+  // Vanished: seen lately, no member key now (a present member tagged nostream stays without one).
+  const present = new Set(cluster.members.map((m) => m.name));
   const removed = new Set(cluster.removed);
-  for (const [name, seen] of input.membersLastSeen) if (input.now - seen < input.settings.memberSlotsTtlMs && !removed.has(name)) names.add(name);
+  for (const [name, seen] of input.membersLastSeen) {
+    if (!present.has(name) && !removed.has(name) && input.now - seen < input.settings.memberSlotsTtlMs) names.add(name);
+  }
   names.delete(input.me.name);
   return [...names].sort();
 }

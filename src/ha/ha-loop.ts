@@ -4,6 +4,7 @@
 // decide() returned is logged when it changes and served by GET /patroni.
 import type { Logger } from 'pino';
 import { Agent, request } from 'undici';
+import { readFileSync } from 'node:fs';
 import type { ClusterStore } from './cluster-store.ts';
 import type { ClusterView } from './cluster-view.ts';
 import type { DatabaseAgentConfig, DynamicConfig } from './config/types.ts';
@@ -40,6 +41,9 @@ export interface HaLoopDeps {
   fence?: OutsideFence & { watchdogBlocksLeadership?: () => string | null };
 }
 
+/** An unchanged decision is logged again after this long (repeats are folded in between). */
+const REASON_RELOG_MS = 60_000;
+
 export class HaLoop {
   private readonly deps: HaLoopDeps;
   private readonly log: Logger;
@@ -59,17 +63,29 @@ export class HaLoop {
 
   /** What the REST API shows between cycles. */
   lastReason: string | null = null;
+  private reasonRepeats = 0;
+  private primaryDownSince: number | null = null;
+  private reasonLoggedAt = 0;
   lastPg: PgStatus = NOT_RUNNING;
   lastCluster: ClusterView | null = null;
   lastControl: ControlData | null = null;
   lastCycleStartedAt: number | null = null;
+  /** Wall-clock ms of the last successful read of the store (GET /patroni's dcs_last_seen). */
+  lastStoreReadAt: number | null = null;
   cycles = 0;
 
   constructor(deps: HaLoopDeps) {
     this.deps = deps;
     this.log = deps.logger;
     this.dynamic = deps.config.bootstrap.dcs;
-    this.peerDispatcher = new Agent({ connect: { timeout: this.peerTimeoutMs() }, keepAliveTimeout: 10_000 });
+    // Peers' APIs over HTTPS are trusted through restapi.cafile (the cluster's own CA, as a rule).
+    // With verify_client: required a peer asks for a client certificate even on GET: ours.
+    const { cafile, certfile, keyfile, keyfile_password, verify_client } = deps.config.restapi;
+    const tls = {
+      ...(cafile ? { ca: readFileSync(cafile) } : {}),
+      ...(verify_client === 'required' && certfile ? { cert: readFileSync(certfile), key: readFileSync(keyfile ?? certfile), passphrase: keyfile_password ?? undefined } : {}),
+    };
+    this.peerDispatcher = new Agent({ connect: { timeout: this.peerTimeoutMs(), ...tls }, keepAliveTimeout: 10_000 });
     this.guard = new LeaseGuard({
       now: deps.now,
       marginMs: this.marginMs(),
@@ -144,6 +160,7 @@ export class HaLoop {
       let storeError: string | null = null;
       try {
         cluster = await store.getCluster();
+        this.lastStoreReadAt = Date.now();
         if (this.adoptDynamicConfig(cluster)) await this.applyParameters();
         for (const m of cluster.members) this.membersLastSeen.set(m.name, now());
       } catch (err) {
@@ -166,6 +183,7 @@ export class HaLoop {
           task: this.state.task,
           rewindFailed: this.state.rewindFailed,
           watchdogBlocksLeadership,
+          primaryDownSince: this.trackPrimaryDown(pgStatus),
         },
         cluster,
         storeError,
@@ -180,6 +198,7 @@ export class HaLoop {
           removeDataDirectoryOnDivergedTimelines: config.postgresql.remove_data_directory_on_diverged_timelines,
           useSlots: this.dynamic.postgresql.use_slots,
           memberSlotsTtlMs: this.dynamic.member_slots_ttl * 1000,
+          primaryStartTimeoutMs: this.dynamic.primary_start_timeout * 1000,
           paused: this.dynamic.extra.pause === true,
           sync: { mode: this.dynamic.synchronous_mode === true, strict: this.dynamic.synchronous_mode_strict, nodeCount: this.dynamic.synchronous_node_count },
         },
@@ -205,8 +224,36 @@ export class HaLoop {
     } catch (err) {
       reason = `cycle failed: ${(err as Error).message}`;
     }
-    if (reason !== this.lastReason) this.log.info({ cycle: this.cycles }, reason);
-    else this.log.debug({ cycle: this.cycles }, reason);
+    this.logReason(reason);
+  }
+
+  /** While this member holds the lock, since when its PostgreSQL has not been a running primary. */
+  private trackPrimaryDown(pg: PgStatus): number | null {
+    if (!this.isLeader() || (pg.running && pg.role === 'primary')) this.primaryDownSince = null;
+    else this.primaryDownSince ??= this.deps.now();
+    return this.primaryDownSince;
+  }
+
+  /**
+   * One line per decision, repeats folded: a changed reason is logged at once (with how often
+   * the previous one repeated); an unchanged one only once a minute, so a quiet cluster still
+   * shows it is alive without a line every loop_wait.
+   */
+  private logReason(reason: string): void {
+    const t = this.deps.now();
+    if (reason !== this.lastReason) {
+      this.log.info(this.reasonRepeats > 1 ? { cycle: this.cycles, previousRepeated: this.reasonRepeats } : { cycle: this.cycles }, reason);
+      this.reasonRepeats = 1;
+      this.reasonLoggedAt = t;
+    } else {
+      this.reasonRepeats++;
+      if (t - this.reasonLoggedAt >= REASON_RELOG_MS) {
+        this.log.info({ cycle: this.cycles, repeated: this.reasonRepeats }, reason);
+        this.reasonLoggedAt = t;
+      } else {
+        this.log.debug({ cycle: this.cycles }, reason);
+      }
+    }
     this.lastReason = reason;
   }
 
@@ -224,6 +271,13 @@ export class HaLoop {
   /** Re-reads PostgreSQL's status for the API (between cycles it may have been promoted or stopped). */
   async refreshPg(): Promise<void> {
     this.lastPg = await this.deps.pg.status().catch(() => NOT_RUNNING);
+  }
+
+  /** Who streams from this server (pg_stat_replication, Patroni's `replication` field); [] when PostgreSQL does not answer. */
+  async replicationRows(): Promise<Record<string, unknown>[]> {
+    // host(): an inet cast to text would carry the netmask ("127.0.0.1/32"); Patroni shows the bare address.
+    const sql = 'SELECT usename, application_name, host(client_addr) AS client_addr, state, sync_state, sync_priority FROM pg_catalog.pg_stat_replication ORDER BY application_name';
+    return this.deps.pg.query(sql).catch(() => []);
   }
 
   localState(): LocalState {

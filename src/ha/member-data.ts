@@ -29,7 +29,7 @@ export function connUrl(config: DatabaseAgentConfig): string {
 }
 
 export function apiUrl(config: AgentConfig): string {
-  return `http://${hostPort(config.restapi.connect_address)}/patroni`;
+  return `${config.restapi.certfile ? 'https' : 'http'}://${hostPort(config.restapi.connect_address)}/patroni`;
 }
 
 /** The member key's JSON. */
@@ -59,8 +59,23 @@ export function memberData(config: DatabaseAgentConfig, local: LocalState): Json
   return data;
 }
 
+/** What GET /patroni shows beyond the agent's config and PostgreSQL's status. */
+export interface StatusExtra {
+  clusterUnlocked: boolean;
+  systemIdentifier: string | null;
+  lastReason: string | null;
+  /** The dynamic config's pause flag (Patroni shows `pause: true` only when paused). */
+  paused?: boolean;
+  /** Wall-clock ms of the last successful store read, shown in unix seconds. */
+  storeReadAt?: number | null;
+  /** pg_stat_replication rows on a primary, in Patroni's field names. */
+  replication?: readonly Record<string, unknown>[] | null;
+  /** Named in the `sync` key (synchronous_mode). */
+  syncStandby?: boolean;
+}
+
 /** The body of GET /patroni (and of every health check). */
-export function patroniStatus(config: AgentConfig, local: LocalState, extra: { clusterUnlocked: boolean; systemIdentifier: string | null; lastReason: string | null }): JsonObject {
+export function patroniStatus(config: AgentConfig, local: LocalState, extra: StatusExtra): JsonObject {
   const { pg } = local;
   const body: JsonObject = {
     state: local.state,
@@ -79,6 +94,10 @@ export function patroniStatus(config: AgentConfig, local: LocalState, extra: { c
     body.xlog = { received_location: pg.receivedLsn, replayed_location: pg.replayedLsn, paused: false };
     body.replication_state = pg.replicationState;
   }
+  if (pg.role === 'primary' && extra.replication && extra.replication.length > 0) body.replication = extra.replication;
+  if (pg.role === 'replica' && extra.syncStandby) body.sync_standby = true;
+  if (extra.paused) body.pause = true;
+  if (extra.storeReadAt != null) body.dcs_last_seen = Math.floor(extra.storeReadAt / 1000);
   if (pg.pendingRestart || local.pendingRestartReasons.length > 0) body.pending_restart = true;
   if (local.pendingRestartReasons.length > 0) body.pending_restart_reason = local.pendingRestartReasons.join('; ');
   return body;
