@@ -282,7 +282,10 @@ export class HaLoop {
 
   localState(): LocalState {
     const pg = this.lastPg;
-    const state = this.state.task === null && pg.running ? 'running' : pg.starting ? 'starting' : this.state.memberState;
+    // With no task under way, PostgreSQL's own state is the member's: a postmaster that died (or
+    // was stopped by hand in pause) is 'stopped' whatever the last action left behind.
+    const idle = this.state.task === null;
+    const state = idle && pg.running ? 'running' : pg.starting ? 'starting' : idle && this.state.memberState === 'running' ? 'stopped' : this.state.memberState;
     return { pg, state, checkpointAfterPromote: this.state.checkpointAfterPromote, isLeader: this.isLeader(), pendingRestartReasons: this.deps.pg.pendingRestartReasons() };
   }
 
