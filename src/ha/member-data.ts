@@ -32,6 +32,14 @@ export function apiUrl(config: AgentConfig): string {
   return `${config.restapi.certfile ? 'https' : 'http'}://${hostPort(config.restapi.connect_address)}/patroni`;
 }
 
+/** Patroni's switches that mean nothing when off: published only when on, as Patroni does. */
+const SWITCH_TAGS = new Set(['nofailover', 'noloadbalance', 'clonefrom', 'nosync', 'nostream']);
+
+/** The tags a member publishes: as configured, without switches that are off. */
+export function publishedTags(all: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(all).filter(([k, v]) => !SWITCH_TAGS.has(k) || v === true));
+}
+
 /** The member key's JSON. */
 export function memberData(config: DatabaseAgentConfig, local: LocalState): JsonObject {
   const { pg } = local;
@@ -52,7 +60,8 @@ export function memberData(config: DatabaseAgentConfig, local: LocalState): Json
     if (pg.replicationState) data.replication_state = pg.replicationState;
   }
   if (pg.timeline !== null) data.timeline = pg.timeline;
-  if (Object.keys(config.tags.all).length > 0) data.tags = config.tags.all;
+  const tags = publishedTags(config.tags.all);
+  if (Object.keys(tags).length > 0) data.tags = tags;
   if (pg.pendingRestart || local.pendingRestartReasons.length > 0) data.pending_restart = true;
   if (local.pendingRestartReasons.length > 0) data.pending_restart_reason = local.pendingRestartReasons.join('; ');
   if (local.checkpointAfterPromote === false) data.checkpoint_after_promote = false;
@@ -86,7 +95,7 @@ export function patroniStatus(config: AgentConfig, local: LocalState, extra: Sta
     cluster_unlocked: extra.clusterUnlocked,
     database_system_identifier: extra.systemIdentifier,
     patroni: { version: CONCLAVE_VERSION, scope: config.scope, name: config.name, product: 'Conclave' },
-    tags: config.tags.all,
+    tags: publishedTags(config.tags.all),
     conclave: { last_decision: extra.lastReason },
   };
   if (pg.role === 'primary') body.xlog = { location: pg.walPosition };
