@@ -54,6 +54,8 @@ const SIGNAL_OF: Readonly<Record<StopMode, NodeJS.Signals>> = { smart: 'SIGTERM'
 /** After an immediate stop or SIGKILL, how long to wait for the postmaster to go. */
 const LAST_RESORT_WAIT_MS = 5000;
 const POLL_MS = 100;
+/** The promotion is on every failover's critical path: polled finely. */
+const PROMOTE_POLL_MS = 10;
 /** Patroni's pause between the two base backup attempts. */
 const BASEBACKUP_RETRY_DELAY_MS = 5000;
 const LOG_TAIL_LINES = 20;
@@ -270,13 +272,19 @@ export class PostgresController {
   async promote(): Promise<void> {
     if ((await this.postmasterPid()) === null) throw new PostgresError('ERR_PG_NOT_RUNNING', 'cannot promote: postgres is not running');
     if (!(await this.inRecovery())) return;
-    const seconds = Math.max(1, Math.ceil(this.opts.timeoutMs / 1000));
     this.logger.info('promoting');
-    await this.runner.run('pg_ctl', ['promote', '-w', '-t', String(seconds), '-D', this.dataDir], { timeoutMs: this.opts.timeoutMs + 5000 });
+    // pg_promote(wait => false) over the open connection, then our own fine-grained poll: pg_ctl
+    // promote -w (a process to spawn, and a 100 ms wait loop) would add up to a tenth of a second
+    // to every failover. pg_ctl stays the fallback when the query cannot be made.
+    const signalled = await this.conn.query<{ ok: boolean }>('SELECT pg_catalog.pg_promote(false) AS ok').then((r) => r[0]?.ok === true, () => false);
+    if (!signalled) {
+      const seconds = Math.max(1, Math.ceil(this.opts.timeoutMs / 1000));
+      await this.runner.run('pg_ctl', ['promote', '-w', '-t', String(seconds), '-D', this.dataDir], { timeoutMs: this.opts.timeoutMs + 5000 });
+    }
     const deadline = performance.now() + this.opts.timeoutMs;
     while (await this.inRecovery().catch(() => true)) {
-      if (performance.now() >= deadline) throw new PostgresError('ERR_PG_PROMOTE_TIMEOUT', `still in recovery ${this.opts.timeoutMs} ms after pg_ctl promote`);
-      await sleep(POLL_MS);
+      if (performance.now() >= deadline) throw new PostgresError('ERR_PG_PROMOTE_TIMEOUT', `still in recovery ${this.opts.timeoutMs} ms after the promotion was requested`);
+      await sleep(PROMOTE_POLL_MS);
     }
     // From now on the configuration we write is a primary's (no standby.signal, no conninfo).
     this.lastStartOptions = { role: 'primary', upstream: null, slotName: null };
