@@ -9,6 +9,8 @@ import { CONCLAVE_VERSION } from '../ha/member-data.ts';
 import { syncStandbys } from '../ha/decide-sync.ts';
 import type { RaftNode } from '../raft/node/raft-node.ts';
 import type { ClusterApiDeps } from './cluster-api.ts';
+import { raftJson } from './cluster-api.ts';
+import type { AgentConfig } from '../ha/config/types.ts';
 import { CONTENT_TYPE, Exposition } from './prometheus.ts';
 
 /** Patroni 4.1's numeric PostgreSQL states, for the states Conclave reports. */
@@ -77,8 +79,8 @@ function raftMetrics(out: Exposition, raft: RaftNode, elections: ElectionCounter
   }));
 }
 
-export function registerMetricsApi(app: FastifyInstance, deps: ClusterApiDeps): void {
-  const { config, loop, raft } = deps;
+/** Counts this member's elections from now on (until the server closes). */
+function trackElections(app: FastifyInstance, raft: RaftNode): ElectionCounter {
   const elections = new ElectionCounter();
   const st = raft.status();
   elections.observe(st.role, st.term);
@@ -87,6 +89,26 @@ export function registerMetricsApi(app: FastifyInstance, deps: ClusterApiDeps): 
   app.addHook('onClose', async () => {
     raft.off('role', onRole);
   });
+  return elections;
+}
+
+/** A witness runs no PostgreSQL: its /metrics is the version and the consensus group's health, and it has /raft. */
+export function registerWitnessMetricsApi(app: FastifyInstance, deps: { config: AgentConfig; raft: RaftNode }): void {
+  const elections = trackElections(app, deps.raft);
+  app.get('/metrics', async (_req, reply) => {
+    const out = new Exposition({ scope: deps.config.scope, name: deps.config.name });
+    out
+      .metric('patroni_version', 'gauge', 'Patroni semver without periods.', paddedVersion(CONCLAVE_VERSION))
+      .metric('patroni_postgres_running', 'gauge', 'Value is 1 if Postgres is running, 0 otherwise (a witness runs none).', 0);
+    raftMetrics(out, deps.raft, elections);
+    return reply.type(CONTENT_TYPE).send(out.text());
+  });
+  app.get('/raft', async () => raftJson(deps.raft, performance.now()));
+}
+
+export function registerMetricsApi(app: FastifyInstance, deps: ClusterApiDeps): void {
+  const { config, loop, raft } = deps;
+  const elections = trackElections(app, raft);
 
   app.get('/metrics', async (_req, reply) => {
     await loop.refreshPg();

@@ -18,7 +18,7 @@ import { registerPatroniApi, registerWitnessApi } from '../api/patroni-api.ts';
 import { registerSwitchoverApi } from '../api/switchover-api.ts';
 import { registerMemberApi } from '../api/member-api.ts';
 import { registerClusterApi } from '../api/cluster-api.ts';
-import { registerMetricsApi } from '../api/metrics-api.ts';
+import { registerMetricsApi, registerWitnessMetricsApi } from '../api/metrics-api.ts';
 import { CallbackRunner } from './callbacks.ts';
 import { Fence } from './fence/fence.ts';
 
@@ -98,6 +98,7 @@ export class Agent {
     if (config.postgresql === null) {
       // A witness: a Raft voter and nothing else (no member key, so no slot is kept for it).
       registerWitnessApi(agent.apiApp, config);
+      registerWitnessMetricsApi(agent.apiApp, { config, raft: agent.raft });
       await agent.apiApp.listen({ host: config.restapi.listen.host, port: config.restapi.listen.port });
       logger.info('witness: votes in Raft, runs no PostgreSQL');
       return agent;

@@ -179,6 +179,13 @@ test('a witness answers 503 on every health path but /liveness', async () => {
   }
   for (const method of ['GET', 'HEAD', 'OPTIONS'] as const) assert.equal((await call('w', '/liveness', method)).status, 200);
   assert.equal((await c.api('w'))?.body.role, 'witness');
+  // It still shows the consensus group's health.
+  const metrics = await call('w', '/metrics');
+  assert.equal(metrics.status, 200);
+  assert.match(metrics.text, /^conclave_raft_term\{scope="test",name="w"\} [1-9]/m);
+  assert.match(metrics.text, /^patroni_postgres_running\{scope="test",name="w"\} 0$/m);
+  const raft = JSON.parse((await call('w', '/raft')).text) as { voters: string[] };
+  assert.equal(raft.voters.length, 4);
 });
 
 test('a paused cluster: the checks still answer and GET /patroni says pause: true', async () => {
