@@ -129,9 +129,9 @@ type Outcome = { type: 'done'; leader: string } | { type: 'failed'; why: string 
  * out (pending, with the stage reached).
  */
 async function followSwitchover(deps: SwitchoverDeps, previous: string | null, candidate: string | null): Promise<Outcome> {
-  const deadline = Date.now() + deps.waitMs;
+  const deadline = performance.now() + deps.waitMs;
   let stage = 'the request is written; waiting for the leader to act on it';
-  while (Date.now() < deadline) {
+  while (performance.now() < deadline) {
     await new Promise((r) => setTimeout(r, 100));
     try {
       const view = await deps.store.getCluster();

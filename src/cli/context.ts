@@ -265,10 +265,10 @@ export function parseScheduled(text: string | null, now: Date): string | null {
 
 /** Polls `check` every `everyMs` until it returns true; ERR_TIMEOUT naming `what` after `timeoutMs`. */
 export async function waitUntil(ctx: Pick<Ctx, 'io'>, what: string, timeoutMs: number, everyMs: number, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = performance.now() + timeoutMs;
   for (;;) {
     if (await check()) return;
-    if (Date.now() > deadline) throw new CliError('ERR_TIMEOUT', `timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
+    if (performance.now() > deadline) throw new CliError('ERR_TIMEOUT', `timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
     await ctx.io.sleep(everyMs);
   }
 }

@@ -3,7 +3,8 @@
 // stops the agents and then every postmaster by PID (PostgreSQL runs detached from its agent, as
 // in production, so killing an agent leaves it running), removes the directories and frees the
 // ports, also when the test failed.
-import { chmod, readFile, writeFile, mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, readFile, rename, writeFile, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import pg from 'pg';
@@ -14,6 +15,18 @@ import type { NetLab } from './netlab.ts';
 
 const REPO = resolve(import.meta.dirname, '../..');
 export const SUPERUSER = { username: 'postgres', password: 'test-super' };
+/** libfaketime as Debian's `faketime` package installs it (ClusterOptions.fakeClock). */
+export const FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
+
+/**
+ * The environment that gives a process a wall clock offset by whatever `clockFile` says ("+3600s",
+ * "-60s", "+0s"), read again at every clock call (FAKETIME_NO_CACHE), so rewriting the file moves
+ * the clock of a running process at once. CLOCK_MONOTONIC is left alone: Node's performance.now(),
+ * its timers and the fence's deadlines go on as before; Date.now() and new Date() jump.
+ */
+export function fakeClockEnv(clockFile: string): Record<string, string> {
+  return { LD_PRELOAD: FAKETIME_LIB, FAKETIME_TIMESTAMP_FILE: clockFile, FAKETIME_NO_CACHE: '1', FAKETIME_DONT_FAKE_MONOTONIC: '1' };
+}
 
 export interface AgentSpec {
   name: string;
@@ -35,6 +48,10 @@ export interface AgentNode {
   readonly dir: string;
   readonly configPath: string;
   readonly pgDataDir: string;
+  /** raft.data_dir. */
+  readonly raftDataDir: string;
+  /** The libfaketime offset file of its agent (ClusterOptions.fakeClock), else null. */
+  readonly clockFile: string | null;
   /** Where the test reaches this node's API and PostgreSQL. */
   readonly testHost: string;
   /** The lab's namespace index, when it runs in one. */
@@ -55,6 +72,12 @@ export interface ClusterOptions {
    * test reaches each node over its control link (so it still sees a node that is cut off).
    */
   lab?: NetLab;
+  /**
+   * Start every agent under libfaketime (FAKETIME_LIB, Debian package `faketime`) with its own
+   * offset file, "+0s" at first: setClockOffset() then moves one node's wall clock while the
+   * agent runs. PostgreSQL, which the agent starts, inherits the offset.
+   */
+  fakeClock?: boolean;
 }
 
 export class AgentCluster {
@@ -64,6 +87,7 @@ export class AgentCluster {
   private readonly postmasters = new Set<number>();
   private lab: NetLab | null = null;
   private readonly joiners = new Set<string>();
+  private fakeClock = false;
 
   static async create(specs: AgentSpec[], opts: ClusterOptions = {}): Promise<AgentCluster> {
     const c = new AgentCluster();
@@ -72,6 +96,8 @@ export class AgentCluster {
     await chmod(c.root, 0o755);
     c.ports = await freePorts(specs.length * 3);
     c.lab = opts.lab ?? null;
+    c.fakeClock = opts.fakeClock ?? false;
+    if (c.fakeClock && !existsSync(FAKETIME_LIB)) throw new Error(`fakeClock: ${FAKETIME_LIB} is missing (apt-get install faketime)`);
     const lab = c.lab;
     const hostOf = (i: number) => (lab ? lab.clusterIp(i) : '127.0.0.1');
     const listenHost = lab ? '0.0.0.0' : '127.0.0.1';
@@ -88,6 +114,8 @@ export class AgentCluster {
         dir,
         configPath: join(dir, 'conclave.yml'),
         pgDataDir: join(dir, 'pg'),
+        raftDataDir: join(dir, 'raft'),
+        clockFile: c.fakeClock ? join(dir, 'faketime') : null,
         testHost: lab ? lab.controlIp(i) : '127.0.0.1',
         labIndex: lab ? i : null,
         handle: null,
@@ -97,7 +125,8 @@ export class AgentCluster {
         namespace: '/service',
         name: spec.name,
         restapi: { listen: `${listenHost}:${node.apiPort}`, connect_address: `${hostOf(i)}:${node.apiPort}`, ...opts.restapi },
-        raft: { self_addr: raftAddr(i), partner_addrs: specs.map((_, j) => j).filter((j) => j !== i && !specs[j].joins).map(raftAddr), data_dir: join(dir, 'raft') },
+        // In a lab, Raft also listens on the control link, so that raftStatus/getKey/putKey reach it.
+        raft: { self_addr: raftAddr(i), ...(lab ? { bind_addr: `0.0.0.0:${node.raftPort}` } : {}), partner_addrs: specs.map((_, j) => j).filter((j) => j !== i && !specs[j].joins).map(raftAddr), data_dir: node.raftDataDir },
         bootstrap: {
           dcs: { ttl: 2, loop_wait: 0.5, retry_timeout: 0.5, postgresql: { use_pg_rewind: true, use_slots: true, parameters: { wal_log_hints: 'on' } }, ...opts.dcs },
           initdb: [{ encoding: 'UTF8' }, 'data-checksums'],
@@ -121,6 +150,7 @@ export class AgentCluster {
         log: { level: opts.logLevel ?? 'debug', type: 'json' },
       };
       await writeFile(node.configPath, stringify(spec.witness ? { ...config, postgresql: undefined } : config));
+      if (node.clockFile) await writeFile(node.clockFile, '+0s\n');
       c.nodes.set(spec.name, node);
       if (spec.joins) c.joiners.add(spec.name);
     }
@@ -142,6 +172,7 @@ export class AgentCluster {
       cmd: argv[0],
       args: argv.slice(1),
       cwd: REPO,
+      env: n.clockFile ? fakeClockEnv(n.clockFile) : undefined,
       name: `agent ${name}`,
       readyLine: (line) => line.includes('"agent started"'),
       timeoutMs: 30_000,
@@ -150,6 +181,18 @@ export class AgentCluster {
 
   async startAll(): Promise<void> {
     await Promise.all([...this.nodes.keys()].filter((n) => !this.joiners.has(n)).map((n) => this.start(n)));
+  }
+
+  /** Sets a node's wall clock to real time + `offsetS` seconds (fakeClock clusters only); 0 undoes it. */
+  async setClockOffset(name: string, offsetS: number): Promise<void> {
+    const file = this.node(name).clockFile;
+    if (!file) throw new Error(`setClockOffset: ${name} does not run under libfaketime (ClusterOptions.fakeClock)`);
+    if (!Number.isInteger(offsetS)) throw new RangeError(`setClockOffset: whole seconds, got ${offsetS}`);
+    // libfaketime reads the file at every clock call: write a new file and rename it into place,
+    // so that no reader ever sees it empty or half-written.
+    const tmp = `${file}.tmp`;
+    await writeFile(tmp, `${offsetS < 0 ? '-' : '+'}${Math.abs(offsetS)}s\n`);
+    await rename(tmp, file);
   }
 
   /** GET a path on a node's REST API: status and JSON body, or null when it does not answer. */

@@ -246,3 +246,108 @@ describe('NetLab cleanup', () => {
     assert.deepEqual(await traces(live, liveNets), []);
   });
 });
+
+/** UDP listener: prints "got <message>" for each datagram. */
+const UDP_LISTENER = `
+const d = require('dgram').createSocket('udp4');
+d.on('message', (m) => console.log('got ' + String(m)));
+d.bind(Number(process.argv[1]), '0.0.0.0', () => console.log('listening'));`;
+
+/** Sends one message three times, 30 ms apart, then exits. */
+const UDP_SEND = `
+const d = require('dgram').createSocket('udp4');
+const [host, port, msg] = process.argv.slice(1);
+let n = 0;
+const send = () => d.send(msg, Number(port), host, () => { if (++n < 3) setTimeout(send, 30); else d.close(); });
+send();`;
+
+const UDP_PORT = PORT + 1;
+
+describe('NetLab partitions (tc, one way)', () => {
+  let lab: NetLab;
+  const listeners: ProcessHandle[] = [];
+  let tag = 0;
+
+  before(async () => {
+    lab = await NetLab.create(3);
+    for (let i = 0; i < 3; i++) {
+      const [cmd, ...prefix] = lab.execPrefix(i);
+      listeners.push(await startProcess({ cmd: cmd!, args: [...prefix, process.execPath, '-e', UDP_LISTENER, String(UDP_PORT)], name: `udp listener in node ${i}`, readyLine: (l) => l === 'listening', timeoutMs: 10_000 }));
+    }
+  });
+
+  after(async () => {
+    await stopAll(1000);
+    for (const l of liveNetLabs()) await l.destroy();
+  });
+
+  /** Whether a datagram sent from node `from`'s namespace to node `to`'s cluster address arrives. */
+  async function udpReaches(from: number, to: number): Promise<boolean> {
+    const msg = `${from}->${to}#${tag++}`;
+    const [cmd, ...prefix] = lab.execPrefix(from);
+    const sender = await startProcess({ cmd: cmd!, args: [...prefix, process.execPath, '-e', UDP_SEND, lab.clusterIp(to), String(UDP_PORT), msg], name: `udp ${msg}` });
+    await sender.waitForExit(10_000);
+    const deadline = performance.now() + 700;
+    while (performance.now() < deadline) {
+      if (listeners[to]!.stdoutLines.includes(`got ${msg}`)) return true;
+      await sleep(20);
+    }
+    return false;
+  }
+
+  async function reachability(): Promise<string[]> {
+    const pairs = [[0, 1], [1, 0], [0, 2], [2, 0], [1, 2], [2, 1]] as const;
+    const ok = await Promise.all(pairs.map(([a, b]) => udpReaches(a, b)));
+    return pairs.filter((_, k) => ok[k]).map(([a, b]) => `${a}->${b}`);
+  }
+
+  const filterCount = async (i: number): Promise<number> => {
+    const out = await new Promise<string>((resolveRun) => execFile('tc', ['-n', lab.nsName(i), 'filter', 'show', 'dev', 'cluster'], (_e, stdout) => resolveRun(stdout)));
+    return out.split('\n').filter((l) => l.trim().startsWith('match ')).length;
+  };
+
+  test('without partitions every direction passes', async () => {
+    assert.deepEqual(await reachability(), ['0->1', '1->0', '0->2', '2->0', '1->2', '2->1']);
+  });
+
+  test('partition([[0, 1]]) drops 0 -> 1 silently while 1 -> 0 still passes', async () => {
+    await lab.partition([[0, 1]]);
+    assert.deepEqual(lab.partitions(), [[0, 1]]);
+    assert.deepEqual(await reachability(), ['1->0', '0->2', '2->0', '1->2', '2->1']);
+    // Silent, as on a real network: a connect neither fails nor is refused, it hangs.
+    const connect = await probeFrom(lab, 0, lab.clusterIp(1), 1000);
+    assert.equal(connect.code, 'TIMEOUT', JSON.stringify(connect));
+  });
+
+  test('partition is idempotent and adds to the cuts in force; a two-way cut is both pairs', async () => {
+    await lab.partition([[0, 1], [0, 1]]);
+    assert.equal(await filterCount(0), 1);
+    await lab.partition([[0, 2], [2, 0]]);
+    assert.deepEqual(lab.partitions(), [[0, 1], [0, 2], [2, 0]]);
+    assert.equal(await filterCount(0), 2);
+    assert.deepEqual(await reachability(), ['1->0', '1->2', '2->1']);
+    await assert.rejects(lab.partition([[1, 1]]), RangeError);
+    await assert.rejects(lab.partition([[0, 3]]), RangeError);
+  });
+
+  test('healPartitions() removes every cut, twice is fine; isolate/heal are unaffected', async () => {
+    await lab.healPartitions();
+    await lab.healPartitions();
+    assert.deepEqual(lab.partitions(), []);
+    assert.equal(await filterCount(0), 0);
+    assert.deepEqual(await reachability(), ['0->1', '1->0', '0->2', '2->0', '1->2', '2->1']);
+    await lab.isolate(2);
+    await lab.partition([[0, 1]]);
+    assert.deepEqual(await reachability(), ['1->0']);
+    await lab.heal(2);
+    assert.deepEqual(await reachability(), ['1->0', '0->2', '2->0', '1->2', '2->1']);
+  });
+
+  test('destroy() with partitions in force leaves nothing behind', async () => {
+    for (const l of listeners) await l.stop(1000);
+    const nets = [lab.clusterCidr, lab.controlIp(0).replace(/\.\d+$/, '.0/24')];
+    await lab.destroy();
+    assert.deepEqual(lab.partitions(), []);
+    assert.deepEqual(await traces(lab, nets), []);
+  });
+});

@@ -1,6 +1,6 @@
 // Network namespaces for partition tests: N nodes, each in its own network namespace, on one shared
 // "cluster" network, plus one private "control" link per node to the root namespace, so a test can
-// cut a node off the cluster while it still observes every node. Needs root and iproute2 (`ip`);
+// cut a node off the cluster while it still observes every node. Needs root and iproute2 (`ip`, `tc`);
 // no iptables/nft is used.
 //
 // Layout of a lab with id <id> (6 random hex digits) and nodes i = 0..n-1:
@@ -27,6 +27,19 @@
 //   node's end loses carrier, so nothing passes in either direction, established TCP connections
 //   included (their packets are silently dropped; they retransmit, and resume after heal(i)). The
 //   node keeps its cluster address, so sockets bound to it stay valid.
+// - partition(pairs) drops chosen directions only: for a pair [from, to], node `from`'s namespace
+//   drops every IPv4 packet it would send to node `to`'s cluster address, with tc on its "cluster"
+//   interface. The usual `prio` qdisc plus `u32 ... action drop` is not available on every kernel
+//   (this one has neither sch_prio nor act_gact, nor netem), so the drop is built from what is:
+//   an htb root (`default 0`: unclassified packets bypass it untouched), one htb class whose leaf
+//   is a `pfifo limit 0` (it admits nothing: every packet classified there is dropped), and u32
+//   filters `match ip dst <to>/32 flowid 1:1`, with no action module. Nobody answers and no ICMP
+//   is sent. A TCP sender sees a local drop as congestion and retransmits on its timer, so a
+//   connect or a request hangs as across a real partition; a UDP send reports success. A two-way
+//   cut is both pairs. ARP is not IPv4 and passes, so the other direction keeps working: with
+//   [[0, 1]], UDP from 1 reaches 0 and TCP segments from 1 arrive at 0, though a TCP handshake
+//   either way cannot complete (0's answers are dropped). healPartitions() removes every such cut.
+//   Independent of isolate(): a node can be isolated and partitioned at once.
 //
 // Cleanup: every lab is in a module registry; destroy() (call it in after()) deletes its links,
 // routes and namespaces, and a process 'exit' hook does the same for labs still registered. A
@@ -57,6 +70,10 @@ const NETNS_RE = new RegExp(`^${NETLAB_PREFIX}-([0-9a-f]{6})-\\d+$`);
 const LINK_RE = new RegExp(`^${NETLAB_PREFIX}([0-9a-f]{6})(?:br|c\\d+|k\\d+)$`);
 /** stderr of `ip` when the thing to delete is already gone. */
 const GONE_RE = /Cannot find device|No such file or directory|No such process|does not exist|Cannot open network namespace/;
+/** The htb class of partition() whose pfifo of length 0 drops whatever the filters send it. */
+const DROP_CLASS = '1:1';
+/** stderr of `tc qdisc del ... root` when there is no root qdisc of ours (only the default noqueue). */
+const NO_QDISC_RE = /Cannot delete qdisc with handle of zero|Invalid handle|No such file or directory|Cannot find device|Cannot open network namespace/;
 
 const registry = new Set<NetLab>();
 
@@ -67,6 +84,8 @@ export class NetLab {
   private clusterNet: string | null = null;
   private controlNet: string | null = null;
   private readonly isolated = new Set<number>();
+  /** Cuts by sender: the nodes whose cluster address node `from`'s tc filters drop. */
+  private readonly blocked = new Map<number, Set<number>>();
 
   private constructor(id: string, size: number) {
     this.id = id;
@@ -153,6 +172,65 @@ export class NetLab {
     this.isolated.delete(i);
   }
 
+  /**
+   * Drops every packet from node `from` to node `to`'s cluster address, for each [from, to] pair
+   * (one way; a two-way cut is both pairs). Adds to the cuts already in force; a pair already cut
+   * is left as it is, so calling this twice with the same pairs changes nothing.
+   */
+  async partition(blocked: ReadonlyArray<readonly [from: number, to: number]>): Promise<void> {
+    const bySender = new Map<number, Set<number>>();
+    for (const [from, to] of blocked) {
+      this.checkIndex(from);
+      this.checkIndex(to);
+      if (from === to) throw new RangeError(`NetLab ${this.id}: cannot cut node ${from} off from itself`);
+      if (!bySender.has(from)) bySender.set(from, new Set());
+      bySender.get(from)!.add(to);
+    }
+    // Senders in parallel, each one's filters in order (tc assigns their handles).
+    await Promise.all(
+      [...bySender].map(async ([from, targets]) => {
+        const ns = this.nsName(from);
+        let cut = this.blocked.get(from);
+        if (!cut) {
+          try {
+            await tc('-n', ns, 'qdisc', 'replace', 'dev', CLUSTER_IFNAME, 'root', 'handle', '1:', 'htb', 'default', '0');
+            await tc('-n', ns, 'class', 'add', 'dev', CLUSTER_IFNAME, 'parent', '1:', 'classid', DROP_CLASS, 'htb', 'rate', '1kbit', 'quantum', '1514');
+            await tc('-n', ns, 'qdisc', 'add', 'dev', CLUSTER_IFNAME, 'parent', DROP_CLASS, 'handle', '2:', 'pfifo', 'limit', '0');
+          } catch (err) {
+            await tc('-n', ns, 'qdisc', 'del', 'dev', CLUSTER_IFNAME, 'root').catch(() => undefined); // back to no qdisc of ours
+            throw err;
+          }
+          cut = new Set();
+          this.blocked.set(from, cut);
+        }
+        for (const to of targets) {
+          if (cut.has(to)) continue;
+          await tc('-n', ns, 'filter', 'add', 'dev', CLUSTER_IFNAME, 'parent', '1:', 'protocol', 'ip', 'prio', '1', 'u32', 'match', 'ip', 'dst', `${this.clusterIp(to)}/32`, 'flowid', DROP_CLASS);
+          cut.add(to);
+        }
+      }),
+    );
+  }
+
+  /** Removes every cut made by partition() (not isolate()). Idempotent. */
+  async healPartitions(): Promise<void> {
+    const senders = [...this.blocked.keys()];
+    const results = await Promise.allSettled(senders.map((from) => tc('-n', this.nsName(from), 'qdisc', 'del', 'dev', CLUSTER_IFNAME, 'root')));
+    const errors: Error[] = [];
+    for (const [k, r] of results.entries()) {
+      if (r.status === 'fulfilled' || NO_QDISC_RE.test(String(r.reason))) this.blocked.delete(senders[k]!);
+      else errors.push(r.reason as Error);
+    }
+    if (errors.length > 0) throw new AggregateError(errors, `NetLab ${this.id}: healPartitions failed: ${errors.map((e) => e.message).join('; ')}`);
+  }
+
+  /** The [from, to] pairs partition() cuts now, sorted. */
+  partitions(): Array<[from: number, to: number]> {
+    const pairs: Array<[number, number]> = [];
+    for (const [from, cut] of this.blocked) for (const to of cut) pairs.push([from, to]);
+    return pairs.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  }
+
   /** Removes namespaces, bridge, veths and routes. Idempotent; safe after a half-way create. */
   async destroy(): Promise<void> {
     const errors: Error[] = [];
@@ -222,6 +300,7 @@ export class NetLab {
     for (const net of [this.clusterNet, this.controlNet]) if (net !== null) releaseClaim(net, this.id);
     removeFile(join(STATE_DIR, `${this.id}.json`));
     this.isolated.clear();
+    this.blocked.clear(); // the qdiscs went with the namespaces' links
     registry.delete(this);
   }
 
@@ -424,6 +503,15 @@ function ip(...args: string[]): Promise<string> {
   return new Promise((resolveRun, rejectRun) => {
     execFile('ip', args, { timeout: 10_000 }, (err, stdout, stderr) => {
       if (err) rejectRun(new Error(`ip ${args.join(' ')}: ${stderr.trim() || err.message}`));
+      else resolveRun(stdout);
+    });
+  });
+}
+
+function tc(...args: string[]): Promise<string> {
+  return new Promise((resolveRun, rejectRun) => {
+    execFile('tc', args, { timeout: 10_000 }, (err, stdout, stderr) => {
+      if (err) rejectRun(new Error(`tc ${args.join(' ')}: ${stderr.trim() || err.message}`));
       else resolveRun(stdout);
     });
   });

@@ -109,8 +109,8 @@ export async function raftTransferLeader(rc: RaftCtx, p: Parsed): Promise<number
   const res = await rc.http.request('POST', `${leader.url}/v1/raft/transfer-leader`, { body: { target }, auth: false });
   if (res.status !== 202 && res.status !== 200) throw apiError(res, 'transfer-leader');
   rc.io.out(`transferring leadership from ${leader.st.id} to ${target}\n`);
-  const deadline = Date.now() + TRANSFER_WAIT_MS;
-  while (Date.now() < deadline) {
+  const deadline = performance.now() + TRANSFER_WAIT_MS;
+  while (performance.now() < deadline) {
     await rc.io.sleep(200);
     const now = (await allStatuses(rc)).find((r) => typeof r.st !== 'string' && r.st.role === 'leader');
     if (now && typeof now.st !== 'string' && now.st.id === target) {
