@@ -233,9 +233,41 @@ function lockedByOther(input: DecideInput, cluster: ClusterView): Decision {
   const leader = cluster.members.find((m) => m.name === leaderName);
   const upstream = leader ? upstreamOf(leader) : null;
   if (upstream === null) return none(`I am ${me.name}, a secondary; the leader ${leaderName} has not published its address yet`);
+  const diverged = replicaDiverged(input, cluster, leader);
+  if (diverged) {
+    const { settings } = input;
+    if (settings.usePgRewind && !me.rewindFailed) return { actions: [{ type: 'startReplica', upstream, rewind: true }], reason: `rewinding: ${diverged}` };
+    if ((!settings.usePgRewind && settings.removeDataDirectoryOnDivergedTimelines) || (me.rewindFailed && settings.removeDataDirectoryOnRewindFailure)) {
+      return { actions: [{ type: 'clone', from: upstream }], reason: `re-creating the replica from ${upstream.name}: ${diverged}` };
+    }
+    return none(`${diverged}; pg_rewind is off or failed: this member needs an operator (or remove_data_directory_on_diverged_timelines)`);
+  }
   const following = me.pg.upstreamHost === upstream.host && me.pg.upstreamPort === upstream.port;
   const actions: Action[] = following ? [] : [{ type: 'follow', upstream }];
   return { actions, reason: `no action: I am ${me.name}, a secondary, and following a leader (${leaderName})` };
+}
+
+/** The control file says this data directory was a primary's (running or cleanly shut down). */
+function wasPrimary(control: ControlData | null): boolean {
+  return control !== null && (control.state === 'in production' || control.state === 'shut down');
+}
+
+/**
+ * A running replica that received WAL past the point where the new leader's timeline forked off
+ * its own (an asynchronous replica ahead of the member that won the race) cannot stream from it:
+ * its walreceiver waits forever on the old timeline. The `history` entry for its timeline says
+ * where the fork is. Why it must be rewound, or null. Only judged while it is not streaming.
+ */
+function replicaDiverged(input: DecideInput, cluster: ClusterView, leader: MemberView | undefined): string | null {
+  const { pg } = input.me;
+  if (pg.role !== 'replica' || pg.replicationState === 'streaming' || pg.timeline === null) return null;
+  const leaderTimeline = typeof leader?.data.timeline === 'number' ? leader.data.timeline : null;
+  if (leaderTimeline === null || pg.timeline >= leaderTimeline) return null;
+  const forkedAt = (cluster.history?.value ?? []).find((h) => Array.isArray(h) && h[0] === pg.timeline);
+  const forkLsn = Array.isArray(forkedAt) && typeof forkedAt[1] === 'number' ? forkedAt[1] : null;
+  const position = Math.max(pg.receivedLsn ?? 0, pg.replayedLsn ?? 0);
+  if (forkLsn === null || position <= forkLsn) return null;
+  return `I received WAL up to ${position} on timeline ${pg.timeline}, past where the leader's timeline forked off it (${forkLsn})`;
 }
 
 /**
@@ -246,11 +278,6 @@ function lockedByOther(input: DecideInput, cluster: ClusterView): Decision {
  * timeline records where the switch happened (Patroni asks the new primary over a replication
  * connection for the same fact).
  */
-/** The control file says this data directory was a primary's (running or cleanly shut down). */
-function wasPrimary(control: ControlData | null): boolean {
-  return control !== null && (control.state === 'in production' || control.state === 'shut down');
-}
-
 function mayHaveDiverged(control: ControlData | null, cluster: ClusterView, leader: MemberView | undefined): 'yes' | 'no' | 'unknown' {
   if (control === null) return 'no';
   const leaderTimeline = typeof leader?.data.timeline === 'number' ? leader.data.timeline : null;

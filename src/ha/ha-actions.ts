@@ -82,6 +82,8 @@ async function run(action: Action, cluster: ClusterView | null, deps: ExecutorDe
         state.memberState = 'starting';
         if (action.rewind && action.upstream) {
           try {
+            // A running replica found diverged is stopped first: pg_rewind needs a clean shutdown.
+            if ((await pg.postmasterPid()) !== null) await pg.stop('fast');
             await pg.rewind(action.upstream);
           } catch (err) {
             state.rewindFailed = true;
