@@ -1,107 +1,155 @@
-// `npm run bench:failover`: the numbers step 2 asks for, on real agents and PostgreSQL 15.
-//   - bootstrap: from starting three agents to a primary and two streaming replicas;
-//   - unplanned failover: kill -9 of the primary's agent and PostgreSQL together, until another
-//     member accepts a write (probed every 20 ms), over --runs runs (median, min, max); the killed
-//     member is restarted and rejoins before the next run;
-//   - idle cost: each agent's RSS and CPU seconds per minute over --idle-seconds of a quiet cluster.
-// Usage: node --import tsx bench/failover-bench.ts [--runs 5] [--idle-seconds 60]
-import { readFileSync } from 'node:fs';
-import { request } from 'undici';
-import { AgentCluster } from '../test/support/agents.ts';
-import { sleep } from '../test/support/processes.ts';
+// `npm run bench:failover`: how fast a failover is and what it costs, on real agents and
+// PostgreSQL 15 (issue "Step 6 — Failover speed"; the figures of docs/failover.md).
+//
+// For each mode (asynchronous, synchronous strict) a three-member cluster (with HAProxy in front,
+// config/haproxy.cfg, when installed), and for each scenario --runs runs of: writers on every
+// member and through HAProxy, each committing one row every 20 ms and recording every answer;
+// the fault; the wait for the new primary's first acknowledged write; recovery until the cluster
+// is healthy again. Per run: time from the fault to the new primary's first acknowledged write
+// (directly and through HAProxy), acknowledged writes lost, whether two members ever accepted
+// writes at once. The partition scenario runs a cluster of its own, each member in a network
+// namespace (test/support/netlab.ts: needs root and `ip`); without them it is skipped. Then, per
+// mode, --idle-seconds of a quiet cluster: agent RSS and CPU, Raft writes per second, size of the
+// Raft data directories every 10 s. The pieces are in bench/failover/.
+//
+// Prints a line per run, a table (min / median / max) and one JSON line starting {"bench":"failover".
+// Exit status: 0; 1 if a run failed to measure, a cluster broke, two members accepted writes at
+// once, or an acknowledged write was lost in synchronous strict mode; 2 for bad arguments.
+// Usage: npm run bench:failover -- [--runs 5] [--scenarios a,b] [--modes async,sync-strict] [--no-haproxy] [--idle-seconds 60]
+import { spawnSync } from 'node:child_process';
+import { cleanupAll, installSignalHandlers, wasInterrupted } from './failover/cleanup.ts';
+import { haproxyMissing } from './failover/haproxy.ts';
+import { measureIdle } from './failover/idle.ts';
+import { USAGE, UsageError, parseOptions } from './failover/options.ts';
+import type { Mode, Options } from './failover/options.ts';
+import { SessionBroken, runOnce } from './failover/runner.ts';
+import type { RunResult } from './failover/runner.ts';
+import { jsonLine, summarize, table, violations } from './failover/report.ts';
+import type { ModeReport } from './failover/report.ts';
+import { SCENARIOS } from './failover/scenarios.ts';
+import type { ScenarioName } from './failover/scenarios.ts';
+import { NAMES, openSession } from './failover/session.ts';
 
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return def;
-  const v = Number(process.argv[i + 1]);
-  if (!Number.isFinite(v) || v < 0) {
-    process.stderr.write(`--${name} needs a non-negative number\n`);
-    process.exit(2);
-  }
-  return v;
-}
+const log = (line: string): void => void process.stdout.write(`${line}\n`);
 
-const RUNS = arg('runs', 5);
-const IDLE_SECONDS = arg('idle-seconds', 60);
-const NAMES = ['n1', 'n2', 'n3'];
-const CLK_TCK = 100; // Linux USER_HZ
-
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // utime + stime
-}
-
-function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
-
-async function healthy(c: AgentCluster): Promise<string | null> {
-  const primaries = await c.primaries();
-  if (primaries.length !== 1) return null;
-  const replicas = await Promise.all(NAMES.filter((n) => n !== primaries[0]).map((n) => c.api(n)));
-  return replicas.every((r) => r?.body.role === 'replica' && r.body.replication_state === 'streaming') ? primaries[0] : null;
-}
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-
-const c = await AgentCluster.create(NAMES.map((name) => ({ name })), { logLevel: 'info' });
-const results: { bootstrapMs: number; failoverMs: number[]; idle: { name: string; rssMiB: number; cpuSecondsPerMinute: number }[] } = { bootstrapMs: 0, failoverMs: [], idle: [] };
+let opts: Options | null;
 try {
-  const t0 = performance.now();
-  await c.startAll();
-  let primary = await c.waitFor('a healthy cluster', () => healthy(c), 120_000, 50);
-  results.bootstrapMs = performance.now() - t0;
-  process.stdout.write(`bootstrap of three nodes: ${(results.bootstrapMs / 1000).toFixed(1)} s (primary ${primary})\n`);
-  await c.trySql(primary, 'create table bench (id serial primary key, at timestamptz default now())');
+  opts = parseOptions(process.argv.slice(2));
+} catch (err) {
+  if (!(err instanceof UsageError)) throw err;
+  process.stderr.write(`bench:failover: ${err.message} (--help for usage)\n`);
+  process.exit(2);
+}
+if (opts === null) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+const o: Options = opts;
+installSignalHandlers();
 
-  for (let run = 1; run <= RUNS; run++) {
-    for (let i = 0; i < 50; i++) await c.trySql(primary, 'insert into bench default values');
-    await sleep(1000);
-    const survivors = NAMES.filter((n) => n !== primary);
-    const killedAt = performance.now();
-    c.killAgent(primary);
-    await c.killPostgres(primary);
-    let winner: string | null = null;
-    while (winner === null) {
-      for (const n of survivors) {
-        if (await c.trySql(n, 'insert into bench default values')) {
-          winner = n;
-          break;
+/** Why network namespaces cannot be used here, or null. */
+function labMissing(): string | null {
+  if (process.getuid?.() !== 0) return 'needs root for network namespaces';
+  const r = spawnSync('ip', ['netns', 'list'], { stdio: 'ignore', timeout: 10_000 });
+  return r.error || r.status !== 0 ? '`ip netns` is not available' : null;
+}
+
+let useHaproxy = o.haproxy;
+const noHaproxy = useHaproxy ? haproxyMissing() : null;
+if (noHaproxy) {
+  log(`HAProxy: not measured (${noHaproxy})`);
+  useHaproxy = false;
+}
+const noLab = o.scenarios.some((s) => SCENARIOS[s].needsLab) ? labMissing() : null;
+if (noLab) log(`partition: skipped (${noLab})`);
+
+let failed = false;
+
+/** One cluster: its scenarios' runs, then (for the plain cluster) the idle measurement. */
+async function session(mode: Mode, inLab: boolean, scenarios: ScenarioName[], idleSeconds: number, report: ModeReport): Promise<void> {
+  let s;
+  try {
+    s = await openSession({ mode, inLab, haproxy: useHaproxy }, log);
+  } catch (err) {
+    if (wasInterrupted()) throw err;
+    failed = true;
+    for (const sc of scenarios) report.skipped[sc] = `the cluster did not start: ${(err as Error).message.split('\n')[0]}`;
+    if (idleSeconds > 0) report.idleError = `the cluster did not start: ${(err as Error).message.split('\n')[0]}`;
+    log(`[${mode}] cluster${inLab ? ' in a network lab' : ''} did not start: ${(err as Error).message}`);
+    return;
+  }
+  try {
+    report.bootstrapMs[inLab ? 'lab' : 'plain'] = s.bootstrapMs;
+    let broken: string | null = null;
+    for (const sc of scenarios) {
+      if (broken) {
+        report.skipped[sc] = broken;
+        continue;
+      }
+      const runs: RunResult[] = [];
+      for (let run = 1; run <= o.runs && !broken; run++) {
+        try {
+          const r = await runOnce(s, sc, run, log);
+          runs.push(r);
+          if (r.error) failed = true;
+        } catch (err) {
+          if (!(err instanceof SessionBroken) || wasInterrupted()) throw err;
+          failed = true;
+          broken = `the cluster broke in ${sc} run ${run}: ${err.message.split('\n')[0]}`;
+          log(`[${mode}] ${broken}\n${err.message}`);
         }
       }
-      if (performance.now() - killedAt > 60_000) throw new Error('no new primary within 60 s');
-      if (winner === null) await sleep(20);
+      if (runs.length > 0) report.scenarios[sc] = { summary: summarize(runs), runs };
+      if (broken && runs.length < o.runs) report.skipped[sc] = `${o.runs - runs.length} run(s) not done: ${broken}`;
     }
-    const ms = performance.now() - killedAt;
-    results.failoverMs.push(ms);
-    process.stdout.write(`run ${run}: ${primary} killed, ${winner} accepted a write after ${ms.toFixed(0)} ms\n`);
-    await c.start(primary);
-    primary = await c.waitFor('the killed member to rejoin', () => healthy(c), 120_000, 100);
-  }
-
-  if (IDLE_SECONDS > 0) {
-    await sleep(2000);
-    const pids = NAMES.map((n) => c.node(n).handle!.pid);
-    const before = pids.map(cpuSeconds);
-    await sleep(IDLE_SECONDS * 1000);
-    results.idle = NAMES.map((name, i) => ({ name, rssMiB: rssMiB(pids[i]), cpuSecondsPerMinute: ((cpuSeconds(pids[i]) - before[i]) / IDLE_SECONDS) * 60 }));
-    for (const r of results.idle) process.stdout.write(`idle agent ${r.name}: RSS ${r.rssMiB.toFixed(0)} MiB, CPU ${r.cpuSecondsPerMinute.toFixed(2)} s per minute\n`);
-    // The Raft log stays bounded although leases are renewed every loop: snapshots compact it.
-    for (const n of NAMES) {
-      const res = await request(`http://127.0.0.1:${c.node(n).raftPort}/v1/status`);
-      const st = (await res.body.json()) as { firstIndex: number; lastIndex: number };
-      process.stdout.write(`raft log on ${n}: entries ${st.firstIndex}..${st.lastIndex} (${st.lastIndex - st.firstIndex + 1} kept)\n`);
+    if (idleSeconds > 0) {
+      if (broken) {
+        report.idleError = broken;
+      } else {
+        log(`[${mode}] idle for ${idleSeconds} s`);
+        await new Promise((r) => setTimeout(r, 2000)); // the last run's recovery settles
+        report.idle = await measureIdle(s.c, NAMES, idleSeconds, 10, log).catch((err: Error) => {
+          failed = true;
+          report.idleError = err.message;
+          return null;
+        });
+      }
     }
+  } finally {
+    await s.close();
   }
-  if (results.failoverMs.length > 0) {
-    const f = results.failoverMs;
-    process.stdout.write(`failover (kill -9 agent + PostgreSQL → write accepted): median ${(median(f) / 1000).toFixed(2)} s, min ${(Math.min(...f) / 1000).toFixed(2)} s, max ${(Math.max(...f) / 1000).toFixed(2)} s over ${f.length} runs\n`);
-  }
-  process.stdout.write(`${JSON.stringify({ bench: 'failover', ...results, failoverMedianMs: results.failoverMs.length ? median(results.failoverMs) : null })}\n`);
-} finally {
-  await c.stopAll();
 }
+
+const t0 = performance.now();
+const reports: ModeReport[] = [];
+try {
+  log(`bench:failover: modes ${o.modes.join(', ')}; scenarios ${o.scenarios.join(', ')}; ${o.runs} run(s) each; HAProxy ${useHaproxy ? 'yes' : 'no'}; idle ${o.idleSeconds} s`);
+  for (const mode of o.modes) {
+    const report: ModeReport = { mode, bootstrapMs: {}, scenarios: {}, skipped: {}, idle: null };
+    reports.push(report);
+    const plain = o.scenarios.filter((s) => !SCENARIOS[s].needsLab);
+    const inLab = o.scenarios.filter((s) => SCENARIOS[s].needsLab);
+    if (plain.length > 0 || o.idleSeconds > 0) await session(mode, false, plain, o.idleSeconds, report);
+    if (inLab.length > 0) {
+      if (noLab) for (const sc of inLab) report.skipped[sc] = noLab;
+      else await session(mode, true, inLab, 0, report);
+    }
+  }
+  const totalMs = performance.now() - t0;
+  log('');
+  log(table(reports, useHaproxy));
+  const bad = violations(reports);
+  for (const v of bad) log(`VIOLATION: ${v}`);
+  log(`total ${(totalMs / 60_000).toFixed(1)} min`);
+  log(jsonLine(o, reports, totalMs, { haproxy: useHaproxy, haproxyConfig: useHaproxy ? 'config/haproxy.cfg with addresses and ports substituted (bench/failover/haproxy.ts)' : null, violations: bad }));
+  if (bad.length > 0) failed = true;
+} catch (err) {
+  if (!wasInterrupted()) {
+    process.stderr.write(`bench:failover: ${(err as Error).stack ?? err}\n`);
+    failed = true;
+  }
+} finally {
+  await cleanupAll();
+}
+if (wasInterrupted()) await new Promise(() => undefined); // the signal handler exits once it cleaned up
+process.exit(failed ? 1 : 0);

@@ -54,6 +54,14 @@ const SIGNAL_OF: Readonly<Record<StopMode, NodeJS.Signals>> = { smart: 'SIGTERM'
 /** After an immediate stop or SIGKILL, how long to wait for the postmaster to go. */
 const LAST_RESORT_WAIT_MS = 5000;
 const POLL_MS = 100;
+/**
+ * Settings Conclave writes unless the user sets them, both on the failover path of synchronous
+ * mode. wal_receiver_status_interval: a standby reports its flush position at least this often;
+ * PostgreSQL's 10 s would hold a commit waiting on a newly named synchronous standby up to 10 s.
+ * wal_retrieve_retry_interval: how soon a standby connects again (to the new primary, after a
+ * failover); PostgreSQL's 5 s would keep the new primary's first commits waiting that long.
+ */
+const CONF_DEFAULTS: Readonly<Record<string, ParameterValue>> = { wal_receiver_status_interval: '1s', wal_retrieve_retry_interval: '500ms' };
 /** The promotion is on every failover's critical path: polled finely. */
 const PROMOTE_POLL_MS = 10;
 /** Patroni's pause between the two base backup attempts. */
@@ -141,7 +149,8 @@ export class PostgresController {
     const recovery = opts.role === 'replica' ? { upstream: opts.upstream, slotName: opts.slotName, user: r.username, password: r.password, applicationName: this.name } : null;
     // A replica never gets the managed list: promoted, it starts with the user's setting until its
     // agent (which sets the list before promoting in synchronous mode) says otherwise.
-    const parameters = this.syncNames !== null ? { ...this.parameters, synchronous_standby_names: this.syncNames } : this.parameters;
+    const withDefaults = { ...CONF_DEFAULTS, ...this.parameters };
+    const parameters = this.syncNames !== null ? { ...withDefaults, synchronous_standby_names: this.syncNames } : withDefaults;
     await writeConfFiles(this.runner, this.dataDir, { parameters, pgHba: this.opts.pgHba, recovery }, COMMAND_LINE_PARAMETERS);
     this.lastStartOptions = opts;
   }
@@ -379,7 +388,17 @@ export class PostgresController {
     this.syncNames = value;
     if (this.lastStartOptions === null) return;
     await this.writeConfig(this.lastStartOptions);
-    if ((await this.postmasterPid()) !== null) await this.reload();
+    if ((await this.postmasterPid()) === null) return;
+    await this.reload();
+    // A standby named now confirms commits that wait for it only in its next reply, and one that
+    // has already flushed everything replies only every wal_receiver_status_interval. A little WAL,
+    // flushed at once, makes it reply now: a message in a transaction that commits locally (it
+    // must not itself wait for the standby).
+    if (value !== null && value !== '') {
+      await this.conn
+        .query("BEGIN; SET LOCAL synchronous_commit TO local; SELECT pg_catalog.pg_logical_emit_message(true, 'conclave', 'synchronous_standby_names changed'); COMMIT")
+        .catch(() => this.conn.query('ROLLBACK').catch(() => undefined));
+    }
   }
 
   /** Stops (fast) and starts again in the same role: what a restart API call or a pending restart needs. */
