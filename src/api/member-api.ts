@@ -20,7 +20,7 @@ export function registerMemberApi(app: FastifyInstance, loop: HaLoop): void {
         return sendText(reply, 202, 'Restart scheduled');
       }
       if (restartMismatch(request, restartFacts(loop)) !== null) return sendText(reply, 503, 'restart conditions are not satisfied');
-      const failure = await loop.runOperatorTask('restart');
+      const failure = await loop.runOperatorTask('restart', request.timeoutSeconds === null ? undefined : request.timeoutSeconds * 1000);
       if (failure) return sendText(reply, 503, failure);
       return sendText(reply, 200, 'restarted successfully');
     } catch (err) {

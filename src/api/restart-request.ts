@@ -14,7 +14,7 @@ export interface RestartRequest {
   /** As given ("15.4"), and as server_version_num compares it (150004). */
   readonly postgresVersion: { text: string; num: number } | null;
   readonly restartPending: boolean;
-  /** Accepted and checked, not applied: the start timeout is the controller's (docs/divergence.md). */
+  /** How long PostgreSQL may take to accept connections again; null: pg_ctl_timeout. A restart that overruns it fails (503). */
   readonly timeoutSeconds: number | null;
   /** Epoch milliseconds; null: restart now. */
   readonly scheduleAt: number | null;
@@ -185,7 +185,7 @@ export class RestartScheduler {
         this.log.info(`scheduled restart dropped: ${mismatch}`);
         return;
       }
-      const failure = await this.loop.runOperatorTask('restart');
+      const failure = await this.loop.runOperatorTask('restart', p.request.timeoutSeconds === null ? undefined : p.request.timeoutSeconds * 1000);
       if (failure?.endsWith('already in progress') && attempt < BUSY_RETRIES) {
         setTimeout(() => void this.run(p, attempt + 1), BUSY_RETRY_MS).unref();
         return;

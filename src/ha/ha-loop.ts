@@ -324,7 +324,8 @@ export class HaLoop {
    * lock meanwhile. A restart is awaited; a reinitialize only started. Resolves with why it cannot
    * be done (or failed), or null.
    */
-  async runOperatorTask(name: 'restart' | 'reinitialize'): Promise<string | null> {
+  /** `startTimeoutMs` (restart): how long PostgreSQL may take to come back (POST /restart's timeout). */
+  async runOperatorTask(name: 'restart' | 'reinitialize', startTimeoutMs?: number): Promise<string | null> {
     if (this.state.task !== null) return `${this.state.task} already in progress`;
     const { pg, store, config, callbacks } = this.deps;
     if (name === 'reinitialize') {
@@ -359,7 +360,7 @@ export class HaLoop {
     this.state.task = 'restart';
     try {
       const role = this.lastPg.role ?? 'replica';
-      await pg.restart();
+      await pg.restart(startTimeoutMs);
       callbacks.fire('on_restart', role);
       return null;
     } catch (err) {

@@ -180,7 +180,8 @@ export class PostgresController {
    * connections. Rejects with ERR_PG_START_FAILED (it exited; the message has its log tail) or
    * ERR_PG_START_TIMEOUT (not accepting within timeoutMs; it has been stopped again).
    */
-  async start(opts: StartOptions): Promise<void> {
+  /** `timeoutMs`: how long to wait for it to accept connections (default pg_ctl_timeout). */
+  async start(opts: StartOptions, timeoutMs: number = this.opts.timeoutMs): Promise<void> {
     await this.assertStopped('start');
     if (await this.dataDirEmpty()) throw new PostgresError('ERR_PG_NO_DATA', `cannot start: no cluster in ${this.dataDir}`);
     await this.removeForeignPidFile();
@@ -206,7 +207,7 @@ export class PostgresController {
       exit = sig ? `signal ${sig}` : `code ${code}`;
     });
 
-    const deadline = performance.now() + this.opts.timeoutMs;
+    const deadline = performance.now() + timeoutMs;
     while (performance.now() < deadline) {
       // Accepting, and it is ours: another server on the same port must not pass for this one.
       if (exit === null && (await probe(this.superuserTarget)) === 'accepting' && (await pidFromFile(this.dataDir)) === pid) {
@@ -221,7 +222,7 @@ export class PostgresController {
     }
     // Not ready in time: stop what we started, by the PID we spawned (postmaster.pid may not be
     // written yet), so no half-started server is left for the next attempt to trip over.
-    this.logger.warn({ pid, timeoutMs: this.opts.timeoutMs }, 'postgres not accepting connections in time; stopping it');
+    this.logger.warn({ pid, timeoutMs: timeoutMs }, 'postgres not accepting connections in time; stopping it');
     if (exit === null) {
       signal(pid, 'SIGQUIT');
       if (!(await waitForExit(pid, LAST_RESORT_WAIT_MS))) {
@@ -230,7 +231,7 @@ export class PostgresController {
       }
     }
     const tail = await this.logTail(logStart);
-    throw new PostgresError('ERR_PG_START_TIMEOUT', `postgres did not accept connections within ${this.opts.timeoutMs} ms; stopped it again:\n${tail}`);
+    throw new PostgresError('ERR_PG_START_TIMEOUT', `postgres did not accept connections within ${timeoutMs} ms; stopped it again:\n${tail}`);
   }
 
   /** The PID of the postmaster running on our data directory, or null. */
@@ -402,11 +403,11 @@ export class PostgresController {
   }
 
   /** Stops (fast) and starts again in the same role: what a restart API call or a pending restart needs. */
-  async restart(): Promise<void> {
+  async restart(startTimeoutMs?: number): Promise<void> {
     const opts = this.lastStartOptions;
     if (opts === null || (await this.postmasterPid()) === null) throw new PostgresError('ERR_PG_NOT_RUNNING', 'cannot restart: postgres is not running');
     await this.stop('fast');
-    await this.start(opts);
+    await this.start(opts, startTimeoutMs);
   }
 
   /** The value the managed list was last set to (null: not managed). */
