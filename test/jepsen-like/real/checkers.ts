@@ -209,11 +209,11 @@ export function checkLostWrites(r: RunRecord): CheckResult {
     const lostHere = reign.acks.filter((op) => !present.has(op.value!));
     if (lostHere.length === 0) continue;
     const survivors = reign.acks.filter((op) => present.has(op.value!)).map((op) => r.commits.get(op.id)!.lsn);
-    const firstLost = Math.min(...lostHere.map((op) => r.commits.get(op.id)!.lsn));
+    const firstLost = lostHere.reduce((m, op) => Math.min(m, r.commits.get(op.id)!.lsn), Infinity);
     for (const op of lostHere) {
       const lsn = r.commits.get(op.id)!.lsn;
       const before = survivors.filter((s) => s < lsn);
-      const from = before.length > 0 ? Math.max(...before) : firstLost;
+      const from = before.length > 0 ? before.reduce((m, v) => Math.max(m, v), -Infinity) : firstLost;
       const excess = lsn - from;
       worst = Math.max(worst, excess);
       if (excess > bound) beyond.push(`lost ${excess} bytes past ${reign.node}'s last surviving write: ${describeInsert(op, r.commits.get(op.id))}`);

@@ -135,7 +135,8 @@ function timeline(r: RunResult, windows: readonly Window[]): string {
   const parts: string[] = [shading(windows, x, 0, height - 30)];
   const primaryObs = r.record.history.filter((e): e is ObservationEvent => e.type === 'observation' && e.what === 'primaries');
   // The status polls stop with the clients: the last observation holds until the last operation.
-  const lastOp = Math.max(0, ...ops.map((o) => o.completedAt ?? o.invokedAt));
+  // (A loop, not Math.max(...): a 30-minute run has more operations than a call has arguments.)
+  const lastOp = ops.reduce((m, o) => Math.max(m, o.completedAt ?? o.invokedAt), 0);
   clients.forEach((client, i) => {
     const y = top + i * laneH;
     const mine = ops.filter((o) => o.client === client);
