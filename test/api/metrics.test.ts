@@ -92,6 +92,8 @@ before(async () => {
     const r = await Promise.all(NAMES.filter((n) => n !== primary).map((n) => c.api(n)));
     return r.every((x) => x?.body.replication_state === 'streaming');
   });
+  // A replica streams a moment before its agent's clone task has finished ('creating replica').
+  await c.waitFor('every member running', async () => (await Promise.all(NAMES.map((n) => c.api(n)))).every((x) => x?.body.state === 'running'));
 });
 
 after(() => c?.stopAll());
