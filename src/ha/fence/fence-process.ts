@@ -20,11 +20,11 @@
 // character. When stdin closes it stays open and unfed: the kernel resets the machine. Its timeout
 // cannot be set from Node (no ioctl); the operator sets it when loading the driver, e.g.
 // `modprobe softdog soft_margin=1`, and a device whose timeout is too long is not used.
-import { accessSync, closeSync, constants, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { inspectDevice } from './watchdog.ts';
-import type { DeviceFs } from './watchdog.ts';
+import { deviceFs } from './device-fs.ts';
 
 const [dataDir, watchdogMode = 'off', watchdogDevice = '', allowedArg = ''] = process.argv.slice(2);
 const allowedS = Number(allowedArg);
@@ -81,18 +81,6 @@ function fire(): void {
   say('fenced', { pid, signalled, lateMs: late });
   if (agentGone) process.exit(0);
 }
-
-const deviceFs: DeviceFs = {
-  stat: (path) => statSync(path),
-  checkWritable: (path) => accessSync(path, constants.W_OK),
-  read: (file) => {
-    try {
-      return readFileSync(file, 'utf8');
-    } catch {
-      return null;
-    }
-  },
-};
 
 /** Opens the device and gives it its first keepalive, if its mode and timeout allow. */
 function activateWatchdog(): void {

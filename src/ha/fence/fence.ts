@@ -7,12 +7,12 @@
 // lead (Patroni: "Not promoting self because watchdog could not be activated").
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Logger } from 'pino';
 import { inspectDevice, requiredTimeout } from './watchdog.ts';
-import type { DeviceFs, WatchdogSettings } from './watchdog.ts';
+import type { WatchdogSettings } from './watchdog.ts';
+import { deviceFs } from './device-fs.ts';
 
 const FENCE_SCRIPT = join(import.meta.dirname, 'fence-process.ts');
 // By URL, not by name: the agent may run from any working directory.
@@ -37,18 +37,6 @@ export interface FenceWatchdogOptions extends WatchdogSettings {
   /** The lease TTL in seconds, from which the longest usable device timeout follows. */
   readonly ttl: number;
 }
-
-const deviceFs: DeviceFs = {
-  stat: (path) => statSync(path),
-  checkWritable: (path) => accessSync(path, constants.W_OK),
-  read: (file) => {
-    try {
-      return readFileSync(file, 'utf8');
-    } catch {
-      return null;
-    }
-  },
-};
 
 export class Fence {
   private child: ChildProcess | null = null;
