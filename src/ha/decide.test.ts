@@ -181,13 +181,16 @@ test('a lock holder whose postgres does not come back within primary_start_timeo
   assert.deepEqual(decide(input({ name: 'node1', pg: down, control: primaryControl, primaryDownSince: 10_000 }, { ...holding, settings })).actions, [{ type: 'releaseLock' }]);
 });
 
-test('a replica that received WAL past the fork of the new leader\'s timeline is rewound, not left waiting', () => {
+test('a replica that replayed WAL past the fork of the new leader\'s timeline is rewound, not left waiting', () => {
   const members = [member('node1', 5432, { timeline: 2, role: 'primary' }), member('node2', 5433), member('node3', 5434)];
   const history = { value: [[1, 5000, 'no recovery target specified', '', 'node1']], revision: 3 };
   const stuck = { ...replicaPg(6000), timeline: 1, replicationState: 'in archive recovery' as const, upstreamHost: '127.0.0.1', upstreamPort: 5432 };
   const d = decide(input({ pg: stuck }, { cluster: cluster({ leader: lockedBy('node1'), members, history }) }));
   assert.deepEqual(d.actions, [{ type: 'startReplica', upstream: { name: 'node1', host: '127.0.0.1', port: 5432 }, rewind: true }]);
-  assert.match(d.reason, /received WAL up to 6000 on timeline 1, past where the leader's timeline forked off it \(5000\)/);
+  assert.match(d.reason, /replayed WAL up to 6000 on timeline 1, past where the leader's timeline forked off it \(5000\)/);
+  // Received past the fork (that WAL may be the new timeline's) but replayed only up to it: a
+  // replica switching timelines normally, nothing to do.
+  assert.deepEqual(decide(input({ pg: { ...stuck, receivedLsn: 6000, replayedLsn: 5000 } }, { cluster: cluster({ leader: lockedBy('node1'), members, history }) })).actions, []);
   // Behind the fork: it will stream once it reaches the switch, nothing to do.
   const behind = decide(input({ pg: { ...stuck, receivedLsn: 4000, replayedLsn: 4000 } }, { cluster: cluster({ leader: lockedBy('node1'), members, history }) }));
   assert.deepEqual(behind.actions, []);

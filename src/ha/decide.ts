@@ -253,7 +253,7 @@ function wasPrimary(control: ControlData | null): boolean {
 }
 
 /**
- * A running replica that received WAL past the point where the new leader's timeline forked off
+ * A running replica that replayed WAL past the point where the new leader's timeline forked off
  * its own (an asynchronous replica ahead of the member that won the race) cannot stream from it:
  * its walreceiver waits forever on the old timeline. The `history` entry for its timeline says
  * where the fork is. Why it must be rewound, or null. Only judged while it is not streaming.
@@ -265,9 +265,12 @@ function replicaDiverged(input: DecideInput, cluster: ClusterView, leader: Membe
   if (leaderTimeline === null || pg.timeline >= leaderTimeline) return null;
   const forkedAt = (cluster.history?.value ?? []).find((h) => Array.isArray(h) && h[0] === pg.timeline);
   const forkLsn = Array.isArray(forkedAt) && typeof forkedAt[1] === 'number' ? forkedAt[1] : null;
-  const position = Math.max(pg.receivedLsn ?? 0, pg.replayedLsn ?? 0);
+  // Replayed, not received: received WAL may already be the new timeline's (a replica switching
+  // over normally), while replay stays on ours until the fork. Replay past the fork on our
+  // timeline is divergence for certain.
+  const position = pg.replayedLsn ?? 0;
   if (forkLsn === null || position <= forkLsn) return null;
-  return `I received WAL up to ${position} on timeline ${pg.timeline}, past where the leader's timeline forked off it (${forkLsn})`;
+  return `I replayed WAL up to ${position} on timeline ${pg.timeline}, past where the leader's timeline forked off it (${forkLsn})`;
 }
 
 /**
