@@ -327,6 +327,36 @@ test('a primary killed with SIGKILL starts again, recovers its rows and stays on
   await until('node-a to stream again', async () => (await a.status()).replicationState === 'streaming');
 });
 
+test('a standby that followed a promotion reports the timeline it replays, also once its upstream is gone', async () => {
+  // node-b stops cleanly (node-a receives its shutdown checkpoint), node-a is promoted to timeline
+  // 3, node-b follows it without a rewind: node-b's pg_control stays on timeline 2 until a
+  // restartpoint, minutes away. Then node-a stops and node-b has no WAL receiver: the divergence
+  // check must see timeline 3 (replay past the fork on 3 is normal), not 2 (which would read as
+  // replay past the fork on 2: diverged, rewind).
+  await b.stop('fast');
+  await a.promote();
+  assert.equal((await a.status()).timeline, 3);
+  await a.syncPhysicalSlots([slotNameFor('node-b')]);
+  assert.equal(await b.rewind(epA), 'not-needed');
+  await b.start({ role: 'replica', upstream: epA, slotName: slotNameFor('node-b') });
+  await a.query("INSERT INTO t VALUES (103, 'on timeline 3')");
+  await until('node-b to replay row 103', async () => (await ids(b)).includes(103));
+  assert.equal((await b.controlData())?.timeline, 2, "pg_control still shows the last restartpoint's timeline");
+
+  await a.stop('fast');
+  const orphan = await until('node-b without a WAL receiver', async () => {
+    const s = await b.status();
+    return s.running && s.replicationState !== 'streaming' && s;
+  });
+  assert.equal(orphan.timeline, 3);
+
+  // Back to node-b as the primary, node-a its replica, for the tests below.
+  await b.promote();
+  await b.syncPhysicalSlots([slotNameFor('node-a')]);
+  await a.start({ role: 'replica', upstream: epB, slotName: slotNameFor('node-a') });
+  await until('node-a streaming from node-b', async () => (await a.status()).replicationState === 'streaming');
+});
+
 test('smart, fast and immediate stops leave no process and free the port', async () => {
   for (const mode of ['smart', 'fast', 'immediate'] as const) {
     if ((await a.postmasterPid()) === null) await a.start({ role: 'replica', upstream: epB, slotName: slotNameFor('node-a') });

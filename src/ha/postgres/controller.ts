@@ -18,7 +18,7 @@ import { conninfo, keepInitdbConfAsBase, removeSignalFiles, writeConfFiles } fro
 import { readControlData } from './control-data.ts';
 import { PostgresError } from './errors.ts';
 import { parseLsnOrNull } from './lsn.ts';
-import { connectHost, PgConnection, probe } from './pg-client.ts';
+import { connectHost, PgConnection, probe, replayTimeline } from './pg-client.ts';
 import type { ConnectTarget } from './pg-client.ts';
 import { isProcessAlive, isPostgresAlive, killWithChildren, livePostmasterPid, pidFromFile, PID_FILE, signal, waitForExit } from './postmaster.ts';
 import { roleStatements } from './roles.ts';
@@ -88,6 +88,8 @@ export class PostgresController {
   private lastStartOptions: StartOptions | null = null;
   /** The protected command-line arguments the running postmaster was started with. */
   private startedWithArgs: string[] | null = null;
+  /** Said once: the local replication connection (for a standby's replay timeline) was refused. */
+  private warnedNoReplayTimeline = false;
 
   constructor(opts: PostgresControllerOptions) {
     this.opts = opts;
@@ -266,12 +268,26 @@ export class PostgresController {
   async status(): Promise<PgStatus> {
     try {
       const [row] = await this.conn.query<StatusRow>(STATUS_SQL);
-      return statusFromRow(row!);
+      // A standby not streaming: its receiver's timeline is gone or stale, and pg_control keeps
+      // the last restartpoint's, which lags a timeline switch by up to checkpoint_timeout. The
+      // divergence judgement needs the timeline replay is on (Patroni asks the same way).
+      const replayTli = row!.in_recovery && row!.receiver_status !== 'streaming' ? await this.replayTimeline() : null;
+      return statusFromRow(row!, replayTli);
     } catch (err) {
       const pid = await this.postmasterPid();
       if (pid !== null) this.logger.debug({ err: (err as Error).message }, 'postgres runs but does not answer');
       return { ...NOT_RUNNING, starting: pid !== null };
     }
+  }
+
+  private async replayTimeline(): Promise<number | null> {
+    const { username, password } = this.opts.replication;
+    const tli = await replayTimeline({ ...this.superuserTarget, user: username, password });
+    if (tli === null && !this.warnedNoReplayTimeline) {
+      this.warnedNoReplayTimeline = true;
+      this.logger.warn(`cannot ask the local standby its replay timeline over a replication connection as ${username} (does pg_hba allow replication from ${this.superuserTarget.host}?): its divergence is judged on its last restartpoint's timeline`);
+    }
+    return tli;
   }
 
   /**

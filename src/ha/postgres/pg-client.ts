@@ -146,6 +146,30 @@ export async function probe(target: ConnectTarget): Promise<ProbeResult> {
   }
 }
 
+/**
+ * The timeline this server's WAL replay is on, from IDENTIFY_SYSTEM over a physical replication
+ * connection (a standby answers with its replay timeline; SQL has no function for it). null when
+ * the connection is refused (no pg_hba replication line for `target`) or does not answer in time.
+ */
+export async function replayTimeline(target: ConnectTarget): Promise<number | null> {
+  const client = new pg.Client({ ...clientConfig(target), replication: 'true' } as pg.ClientConfig);
+  client.on('error', () => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  const overrun = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${QUERY_TIMEOUT_MS} ms`)), QUERY_TIMEOUT_MS);
+  });
+  try {
+    const result = await Promise.race([client.connect().then(() => client.query<{ timeline: string | number }>('IDENTIFY_SYSTEM')), overrun]);
+    const timeline = Number(result.rows[0]?.timeline);
+    return Number.isInteger(timeline) && timeline > 0 ? timeline : null;
+  } catch {
+    return null;
+  } finally {
+    clearTimeout(timer);
+    await client.end().catch(() => undefined);
+  }
+}
+
 function firstLine(sql: string): string {
   const line = sql.trim().split('\n', 1)[0]!;
   return line.length > 80 ? `${line.slice(0, 77)}...` : line;

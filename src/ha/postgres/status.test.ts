@@ -52,3 +52,9 @@ test('replica without a WAL receiver: in archive recovery, checkpoint timeline, 
   assert.equal(s.walPosition, 0x4000000);
   assert.equal(s.upstreamHost, null);
 });
+
+test('replica not streaming: the replay timeline, when known, wins over the receiver and pg_control', () => {
+  const row = { ...base, in_recovery: true, current_lsn: null, current_walfile: null, receive_lsn: '0/5000000', replay_lsn: '0/5000000', checkpoint_tli: 4, receiver_status: 'waiting', received_tli: 4 };
+  assert.equal(statusFromRow(row, 5).timeline, 5);
+  assert.equal(statusFromRow(row, null).timeline, 4);
+});

@@ -3,7 +3,8 @@
 // The timeline of a primary is read from the name of the WAL segment it writes to: right after a
 // promotion pg_control still shows the old timeline until the next checkpoint completes (which is
 // why Patroni checkpoints after promoting), but the insert position is on the new one at once. A
-// replica reports the timeline its WAL receiver last received, else its last restartpoint's.
+// replica reports the timeline its WAL replay is on when the controller could ask (IDENTIFY_SYSTEM,
+// while not streaming), else the one its WAL receiver last received, else its last restartpoint's.
 import { parseLsnOrNull } from './lsn.ts';
 import type { PgStatus } from './types.ts';
 
@@ -56,7 +57,7 @@ export const NOT_RUNNING: PgStatus = {
   pendingRestart: false,
 };
 
-export function statusFromRow(row: StatusRow): PgStatus {
+export function statusFromRow(row: StatusRow, replayTimeline: number | null = null): PgStatus {
   const common = {
     running: true,
     starting: false,
@@ -82,7 +83,7 @@ export function statusFromRow(row: StatusRow): PgStatus {
     ...NOT_RUNNING,
     ...common,
     role: 'replica',
-    timeline: row.received_tli !== null && row.received_tli > 0 ? row.received_tli : row.checkpoint_tli,
+    timeline: replayTimeline ?? (row.received_tli !== null && row.received_tli > 0 ? row.received_tli : row.checkpoint_tli),
     walPosition: positions.length > 0 ? Math.max(...positions) : null,
     receivedLsn: received,
     replayedLsn: replayed,
