@@ -6,7 +6,6 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { request } from 'undici';
 import type { AgentCluster } from '../../test/support/agents.ts';
 import { sleep } from '../../test/support/processes.ts';
 
@@ -55,14 +54,10 @@ interface RaftStatus {
 }
 
 async function raftStatus(c: AgentCluster, name: string): Promise<RaftStatus | null> {
-  const n = c.node(name);
   try {
-    const res = await request(`http://${n.testHost}:${n.raftPort}/v1/status`, { headersTimeout: 2000, bodyTimeout: 2000 });
-    if (res.statusCode !== 200) {
-      await res.body.dump();
-      return null;
-    }
-    return (await res.body.json()) as RaftStatus;
+    const res = await c.raftRequest(name, '/v1/status');
+    if (res.status !== 200) return null;
+    return JSON.parse(res.body.toString('utf8')) as RaftStatus;
   } catch {
     return null;
   }

@@ -22,7 +22,7 @@ const MAX_REDIRECTS = 5;
 
 async function statusOf(rc: RaftCtx, url: string): Promise<MemberStatus | string> {
   try {
-    const res = await rc.http.request('GET', `${url}/v1/status`, { auth: false, timeoutMs: 2000 });
+    const res = await rc.http.request('GET', `${url}/v1/status`, { auth: 'raft', timeoutMs: 2000 });
     if (res.status !== 200) return `answered ${res.status}`;
     return parseJson<MemberStatus>(res, 'GET /v1/status');
   } catch (err) {
@@ -58,7 +58,7 @@ async function membershipRequest(rc: RaftCtx, path: string, body: Record<string,
     let url = start;
     try {
       for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-        const res = await rc.http.request('POST', `${url}${path}`, { body, auth: false, timeoutMs: 30_000 });
+        const res = await rc.http.request('POST', `${url}${path}`, { body, auth: 'raft', timeoutMs: 30_000 });
         const leaderUrl = res.status === 503 ? (JSON.parse(res.text || '{}') as { leaderUrl?: unknown }).leaderUrl : null;
         if (typeof leaderUrl === 'string' && leaderUrl !== url) {
           url = leaderUrl.replace(/\/+$/, '');
@@ -106,7 +106,7 @@ export async function raftTransferLeader(rc: RaftCtx, p: Parsed): Promise<number
     return 0;
   }
   if (!leader.st.voters.includes(target)) throw new CliError('ERR_REFUSED', `${target} is not a voter (voters: ${leader.st.voters.join(', ')})`);
-  const res = await rc.http.request('POST', `${leader.url}/v1/raft/transfer-leader`, { body: { target }, auth: false });
+  const res = await rc.http.request('POST', `${leader.url}/v1/raft/transfer-leader`, { body: { target }, auth: 'raft' });
   if (res.status !== 202 && res.status !== 200) throw apiError(res, 'transfer-leader');
   rc.io.out(`transferring leadership from ${leader.st.id} to ${target}\n`);
   const deadline = performance.now() + TRANSFER_WAIT_MS;

@@ -52,7 +52,7 @@ async function deleteKey(ctx: Ctx, key: string): Promise<void> {
     for (let hop = 0; hop < 5; hop++) {
       let res;
       try {
-        res = await ctx.http.request('DELETE', `${url}/v1/kv/${encodeURIComponent(key)}`, { auth: false });
+        res = await ctx.http.request('DELETE', `${url}/v1/kv/${encodeURIComponent(key)}`, { auth: 'raft' });
       } catch (err) {
         last = (err as Error).message;
         break;

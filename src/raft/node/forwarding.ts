@@ -7,7 +7,7 @@
 // The command carries the forwarder's session (clientId, seq): a retry of the same command after
 // an ambiguous failure applies at most once (the KV's session table, kv/state-machine.ts).
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { Agent, request } from 'undici';
+import { Agent } from 'undici';
 import { randomBytes } from 'node:crypto';
 import type { RaftNode } from './raft-node.ts';
 import { RaftError } from '../core/errors.ts';
@@ -17,6 +17,8 @@ import type { KvOp, KvResult } from '../kv/commands.ts';
 import { pack, unpack } from '../kv/codec.ts';
 import type { KeyChange } from '../kv/state-machine.ts';
 import { MSGPACK_CONTENT_TYPE } from '../transport/server.ts';
+import { raftRequest } from '../transport/auth-request.ts';
+import { raftConnectTls } from '../transport/tls.ts';
 
 export const RAFT_PROPOSE_PATH = '/raft/v1/propose';
 const MAX_BODY_BYTES = 2 * 1024 * 1024;
@@ -39,6 +41,7 @@ export function registerForwardingServer(app: FastifyInstance, node: RaftNode): 
       // A removed member that still runs must not go on writing its keys; this refusal is how
       // it learns it was removed (ForwardingKv reports it and the agent stops).
       const sender = senderOf(cmd.clientId);
+      if (req.raftPeer && sender !== req.raftPeer.id) throw new RaftError('ERR_BAD_MESSAGE', `a command of ${JSON.stringify(sender)} forwarded by ${req.raftPeer.id}: members forward only their own`);
       if (sender !== null && node.isRemoved(sender)) {
         throw new RaftError('ERR_REMOVED', `${sender} was removed from the cluster; its writes are refused`);
       }
@@ -79,7 +82,7 @@ export class ForwardingKv {
   constructor(node: RaftNode, opts: ForwardingKvOptions = {}) {
     this.node = node;
     this.timeoutMs = opts.timeoutMs ?? 5000;
-    this.dispatcher = new Agent({ connect: { timeout: this.timeoutMs }, keepAliveTimeout: 30_000 });
+    this.dispatcher = new Agent({ connect: { timeout: this.timeoutMs, ...raftConnectTls(node.auth?.tls ?? null) }, keepAliveTimeout: 30_000 });
     this.clientId = `${node.id}/fwd/${randomBytes(6).toString('hex')}`;
   }
 
@@ -112,17 +115,9 @@ export class ForwardingKv {
     let status: number;
     let payload: Buffer;
     try {
-      const res = await request(url + RAFT_PROPOSE_PATH, {
-        method: 'POST',
-        headers: { 'content-type': MSGPACK_CONTENT_TYPE },
-        body,
-        headersTimeout: this.timeoutMs,
-        bodyTimeout: this.timeoutMs,
-        signal: AbortSignal.timeout(this.timeoutMs),
-        dispatcher: this.dispatcher,
-      });
-      status = res.statusCode;
-      payload = Buffer.from(await res.body.arrayBuffer());
+      const res = await raftRequest(this.node.auth, url + RAFT_PROPOSE_PATH, { method: 'POST', contentType: MSGPACK_CONTENT_TYPE, body: Buffer.from(body), timeoutMs: this.timeoutMs, dispatcher: this.dispatcher });
+      status = res.status;
+      payload = res.body;
     } catch (cause) {
       throw new RaftError('ERR_TIMEOUT', `forwarding to the leader at ${url} failed; the write may or may not have been applied`, { cause });
     }

@@ -19,21 +19,21 @@ test('a member joins through any member, becomes a voter, and a removed member l
   await leader.node.propose({ type: 'put', key: 'before', value: '1' });
 
   // The founders' own start is a bootstrap; a member they do not list joins.
-  assert.deepEqual(await chooseStartMode(['a', 'b', 'c'], [peers.b!, peers.c!]), { type: 'bootstrap' });
-  assert.deepEqual(await chooseStartMode(['a', 'b', 'c'], [`http://127.0.0.1:${dPort}`]), { type: 'bootstrap' }, 'nobody answers: found the cluster');
-  const mode = await chooseStartMode(['a', 'b', 'c', 'd'], Object.values(peers));
+  assert.deepEqual(await chooseStartMode(null, ['a', 'b', 'c'], [peers.b!, peers.c!]), { type: 'bootstrap' });
+  assert.deepEqual(await chooseStartMode(null, ['a', 'b', 'c'], [`http://127.0.0.1:${dPort}`]), { type: 'bootstrap' }, 'nobody answers: found the cluster');
+  const mode = await chooseStartMode(null, ['a', 'b', 'c', 'd'], Object.values(peers));
   assert.equal(mode.type, 'join');
 
   const d = await set.start('d', dPort, `${root}/d`, { ...peers, d: dUrl }, { join: true });
   const follower = [...members.values()].find((m) => m !== leader)!;
   const followerUrl = peers[follower.node.id]!;
-  const conf = await requestMembershipChange([followerUrl], RAFT_JOIN_PATH, { id: 'd', url: dUrl }, performance.now() + 10_000);
+  const conf = await requestMembershipChange(null, [followerUrl], RAFT_JOIN_PATH, { id: 'd', url: dUrl }, performance.now() + 10_000);
   assert.ok(conf.learners.includes('d') || conf.voters.includes('d'), 'admitted through a follower');
   await until('d a voter', () => leader.node.status().conf.voters.includes('d'));
   assert.equal(d.node.state.get('before')?.value, '1', 'caught up');
 
   // Asking again is harmless.
-  const again = await requestMembershipChange([followerUrl], RAFT_JOIN_PATH, { id: 'd', url: dUrl }, performance.now() + 10_000);
+  const again = await requestMembershipChange(null, [followerUrl], RAFT_JOIN_PATH, { id: 'd', url: dUrl }, performance.now() + 10_000);
   assert.ok(again.voters.includes('d'));
 
   // A malformed request is refused with the problem named.
@@ -45,14 +45,14 @@ test('a member joins through any member, becomes a voter, and a removed member l
   const victim = [...members.values()].find((m) => m !== leader && m !== follower)!;
   let told: Error | null = null;
   victim.node.once('removed', (err: Error) => (told = err));
-  const afterRemoval = await requestMembershipChange([dUrl], RAFT_REMOVE_PATH, { id: victim.node.id }, performance.now() + 10_000);
+  const afterRemoval = await requestMembershipChange(null, [dUrl], RAFT_REMOVE_PATH, { id: victim.node.id }, performance.now() + 10_000);
   assert.ok(!afterRemoval.voters.includes(victim.node.id));
   await until('the removed member to learn it', () => told, 15_000);
   assert.match(String(told), /was removed from the cluster/);
 
   // The leader is removed too: it hands leadership over first, and the request follows.
   const leaderId = leader.node.id;
-  const withoutLeader = await requestMembershipChange([peers[leaderId]!], RAFT_REMOVE_PATH, { id: leaderId }, performance.now() + 15_000);
+  const withoutLeader = await requestMembershipChange(null, [peers[leaderId]!], RAFT_REMOVE_PATH, { id: leaderId }, performance.now() + 15_000);
   assert.deepEqual([...withoutLeader.voters].sort(), ['d', follower.node.id].sort());
   const r = await until('a write on the new leader', async () => {
     const l = [d, follower].find((m) => m.node.isLeader());

@@ -8,11 +8,13 @@
 // Both requests are small JSON bodies on the Raft port, answered by the leader only; a follower
 // answers 503 with the leader's URL, and the client follows it.
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { request } from 'undici';
 import { readdir } from 'node:fs/promises';
 import type { RaftNode } from './raft-node.ts';
 import { RaftError } from '../core/errors.ts';
 import type { ConfState } from '../core/types.ts';
+import type { RaftAuth } from '../transport/auth.ts';
+import { raftRequest } from '../transport/auth-request.ts';
+import { INCARNATION_FILE } from './incarnation.ts';
 
 export const RAFT_JOIN_PATH = '/raft/v1/join';
 export const RAFT_REMOVE_PATH = '/raft/v1/remove';
@@ -60,24 +62,17 @@ export function registerMembershipServer(app: FastifyInstance, node: RaftNode): 
 }
 
 /** One JSON POST to a member; network failures become ERR_TIMEOUT, refusals keep their code. */
-async function post(url: string, body: unknown, timeoutMs: number): Promise<{ status: number; json: Record<string, unknown> }> {
+async function post(auth: RaftAuth | null, url: string, body: unknown, timeoutMs: number): Promise<{ status: number; json: Record<string, unknown> }> {
   try {
-    const res = await request(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    const text = await res.body.text();
+    const res = await raftRequest(auth, url, { method: 'POST', contentType: 'application/json', body: JSON.stringify(body), timeoutMs });
+    const text = res.body.toString('utf8');
     let json: Record<string, unknown> = {};
     try {
       json = JSON.parse(text) as Record<string, unknown>;
     } catch {
       json = { message: text.slice(0, 200) };
     }
-    return { status: res.statusCode, json };
+    return { status: res.status, json };
   } catch (cause) {
     throw new RaftError('ERR_TIMEOUT', `${url}: ${(cause as Error).message}`, { cause });
   }
@@ -88,13 +83,13 @@ async function post(url: string, body: unknown, timeoutMs: number): Promise<{ st
  * leader's URL when a follower answers. Retries until `deadline` (performance.now() ms) while no
  * leader is known or a change is in flight; other refusals are final.
  */
-export async function requestMembershipChange(urls: string[], path: string, body: unknown, deadline: number): Promise<ConfState> {
+export async function requestMembershipChange(auth: RaftAuth | null, urls: string[], path: string, body: unknown, deadline: number): Promise<ConfState> {
   let lastError = 'no member answered';
   let next = [...urls];
   for (let attempt = 0; performance.now() < deadline; attempt++) {
     const url = next[attempt % next.length]!;
     try {
-      const { status, json } = await post(url + path, body, Math.max(500, Math.min(5000, deadline - performance.now())));
+      const { status, json } = await post(auth, url + path, body, Math.max(500, Math.min(5000, deadline - performance.now())));
       if (status === 200) return json.conf as ConfState;
       lastError = `${url} answered ${status}: ${String(json.message ?? json.error)}`;
       if (typeof json.leaderUrl === 'string' && json.leaderUrl !== url) {
@@ -117,14 +112,14 @@ export async function requestMembershipChange(urls: string[], path: string, body
  * removed member that is no longer sent heartbeats knows no leader and cannot learn of its removal
  * from the log; it asks this instead (RaftNode.checkRemoval).
  */
-export async function askedWhetherRemoved(peerUrls: string[], id: string, removedKeyPrefix: string, timeoutMs = 1000): Promise<boolean> {
+export async function askedWhetherRemoved(auth: RaftAuth | null, peerUrls: string[], id: string, removedKeyPrefix: string, timeoutMs = 1000): Promise<boolean> {
   const key = encodeURIComponent(removedKeyPrefix + id);
   const answers = await Promise.all(
     peerUrls.map(async (url) => {
       try {
-        const res = await request(`${url}/v1/kv/${key}`, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs) });
-        await res.body.dump();
-        return res.statusCode === 200;
+        const res = await raftRequest(auth, `${url}/v1/kv/${key}`, { timeoutMs });
+        // With authentication on, a peer refuses a removed member's requests outright (403).
+        return res.status === 200 || (res.status === 403 && res.body.toString('utf8').includes('ERR_REMOVED'));
       } catch {
         return false;
       }
@@ -143,9 +138,9 @@ export type StartMode = { type: 'bootstrap' } | { type: 'join'; conf: ConfState;
  * the founding voters: the cluster's first start) it bootstraps with the founding voters, as every
  * founding member does alike, so their first snapshots are identical.
  */
-export async function chooseStartMode(foundingVoters: string[], partnerUrls: string[], timeoutMs = 1000): Promise<StartMode> {
+export async function chooseStartMode(auth: RaftAuth | null, foundingVoters: string[], partnerUrls: string[], timeoutMs = 1000): Promise<StartMode> {
   const founding = [...foundingVoters].sort().join(',');
-  const answers = await Promise.all(partnerUrls.map((url) => confOf(url, timeoutMs)));
+  const answers = await Promise.all(partnerUrls.map((url) => confOf(auth, url, timeoutMs)));
   for (const a of answers) {
     if (a && a.conf.voters.length > 0 && [...a.conf.voters].sort().join(',') !== founding) return { type: 'join', conf: a.conf, from: a.url };
   }
@@ -153,14 +148,11 @@ export async function chooseStartMode(foundingVoters: string[], partnerUrls: str
 }
 
 /** A member's membership as its GET /v1/status tells it; null when it does not answer. */
-async function confOf(url: string, timeoutMs: number): Promise<{ url: string; conf: ConfState } | null> {
+async function confOf(auth: RaftAuth | null, url: string, timeoutMs: number): Promise<{ url: string; conf: ConfState } | null> {
   try {
-    const res = await request(`${url}/v1/status`, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs) });
-    if (res.statusCode !== 200) {
-      await res.body.dump();
-      return null;
-    }
-    const st = (await res.body.json()) as { voters?: unknown; learners?: unknown };
+    const res = await raftRequest(auth, `${url}/v1/status`, { timeoutMs });
+    if (res.status !== 200) return null;
+    const st = JSON.parse(res.body.toString('utf8')) as { voters?: unknown; learners?: unknown };
     if (!Array.isArray(st.voters) || !Array.isArray(st.learners)) return null;
     return { url, conf: { voters: st.voters.map(String), learners: st.learners.map(String) } };
   } catch {
@@ -168,10 +160,10 @@ async function confOf(url: string, timeoutMs: number): Promise<{ url: string; co
   }
 }
 
-/** A Raft data directory that is missing or empty holds no state: the member starts fresh. */
+/** A Raft data directory that is missing or empty (but for its incarnation) holds no state: the member starts fresh. */
 export async function isFreshDataDir(dataDir: string): Promise<boolean> {
   try {
-    return (await readdir(dataDir)).length === 0;
+    return (await readdir(dataDir)).every((name) => name === INCARNATION_FILE);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true;
     throw err;

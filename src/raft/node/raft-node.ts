@@ -22,7 +22,9 @@ import type { LoadedRaftState } from '../../storage/level-raft-store.ts';
 import { PeerTransport } from '../transport/client.ts';
 import { registerRaftServer } from '../transport/server.ts';
 import { registerForwardingServer } from './forwarding.ts';
-import { askedWhetherRemoved, registerMembershipServer } from './membership.ts';
+import { RAFT_JOIN_PATH, askedWhetherRemoved, registerMembershipServer } from './membership.ts';
+import { installRaftAuth } from '../transport/auth-hooks.ts';
+import type { RaftAuth } from '../transport/auth.ts';
 import { trace, tracing } from './latency-trace.ts';
 import { LeaseCountdown } from './lease-countdown.ts';
 import type { RaftServer } from '../transport/server.ts';
@@ -39,6 +41,22 @@ export const PEER_KEY_PREFIX = '/conclave/raft/peers/';
 /** Members removed from the cluster: the leader refuses their forwarded writes. */
 export const REMOVED_KEY_PREFIX = '/conclave/raft/removed/';
 
+/** The value of a removal mark: when, and which incarnation of the member (null: not known). */
+interface RemovalRecord {
+  at: number;
+  incarnation: string | null;
+}
+
+/** Older marks hold only a timestamp: no incarnation. */
+function parseRemoval(value: string): RemovalRecord {
+  try {
+    const v = JSON.parse(value) as Partial<RemovalRecord>;
+    return { at: typeof v.at === 'number' ? v.at : 0, incarnation: typeof v.incarnation === 'string' ? v.incarnation : null };
+  } catch {
+    return { at: 0, incarnation: null };
+  }
+}
+
 export interface RaftNodeOptions {
   id: NodeId;
   dataDir: string;
@@ -54,6 +72,8 @@ export interface RaftNodeOptions {
   trailingEntries?: number;
   requestTimeoutMs?: number;
   logger: Logger;
+  /** Proof of membership on every request this node makes and answers (transport/auth.ts); absent: none. */
+  auth?: RaftAuth;
 }
 
 interface PendingProposal {
@@ -77,7 +97,11 @@ interface PendingRead {
 
 export class RaftNode extends EventEmitter {
   readonly id: NodeId;
-  private readonly opts: Required<Omit<RaftNodeOptions, 'join' | 'logger'>>;
+  private readonly opts: Required<Omit<RaftNodeOptions, 'join' | 'logger' | 'auth'>>;
+  /** Signs this node's requests to its peers (when it has a secret) and carries its TLS material; null: neither. */
+  readonly auth: RaftAuth | null;
+  /** The incarnation each member last signed with, so a removal can name the one refused from then on. */
+  private readonly incarnations = new Map<NodeId, string>();
   private readonly log: Logger;
   private readonly store: LevelRaftStore;
   private readonly cache: MemoryStorage;
@@ -133,6 +157,7 @@ export class RaftNode extends EventEmitter {
       trailingEntries: opts.trailingEntries ?? 1_000,
       requestTimeoutMs: opts.requestTimeoutMs ?? 5_000,
     };
+    this.auth = opts.auth ?? null;
     this.store = store;
     this.joinPending = opts.join === true;
     this.cache = cacheFrom(loaded);
@@ -143,6 +168,7 @@ export class RaftNode extends EventEmitter {
     this.transport = new PeerTransport({
       timeoutMs: Math.max(200, this.opts.tickMs * this.opts.electionTicks),
       onUnreachable: (peer) => this.raw.reportUnreachable(peer),
+      auth: this.auth ?? undefined,
     });
     this.updateTransportPeers();
     this.raw = new RawNode({
@@ -180,9 +206,12 @@ export class RaftNode extends EventEmitter {
       throw err;
     }
     const node = new RaftNode(opts, store, loaded);
+    // First, so that every route on the Raft port (these and those added later) sits behind it.
+    if (node.auth?.enabled) installRaftAuth(app, node.auth, { isRemoved: (id, incarnation, path) => node.refusesIncarnation(id, incarnation, path), logger: opts.logger });
     node.server = registerRaftServer(app, {
       localId: opts.id,
       handler: (msgs) => node.receive(msgs),
+      auth: node.auth?.enabled ? node.auth : undefined,
     });
     registerForwardingServer(app, node);
     registerMembershipServer(app, node);
@@ -636,11 +665,26 @@ export class RaftNode extends EventEmitter {
       throw new RaftError('ERR_NOT_LEADER', `${id} leads the raft group: handing leadership to ${successor} before it can be removed; ask again`, { leaderHint: successor });
     }
     if (!conf.voters.includes(id) && !conf.learners.includes(id)) return conf;
-    await this.propose({ type: 'put', key: REMOVED_KEY_PREFIX + id, value: String(Date.now()) });
+    const removal: RemovalRecord = { at: Date.now(), incarnation: this.incarnations.get(id) ?? null };
+    await this.propose({ type: 'put', key: REMOVED_KEY_PREFIX + id, value: JSON.stringify(removal) });
     await this.changeMembership({ type: 'remove', node: id });
     await this.propose({ type: 'delete', key: PEER_KEY_PREFIX + id });
     this.log.info({ member: id }, 'removed a member');
     return this.raw.raft.confState();
+  }
+
+  /**
+   * The Raft port's gate asks this for every signed request: refused are the removed member's
+   * incarnation, or, when its removal did not learn which incarnation it was, everything from that
+   * id but asking to join again (what an emptied data directory does, with a new incarnation).
+   */
+  refusesIncarnation(id: NodeId, incarnation: string, path: string): boolean {
+    this.incarnations.set(id, incarnation);
+    const record = this.sm.get(REMOVED_KEY_PREFIX + id);
+    if (record === null) return false;
+    const removed = parseRemoval(record.value);
+    if (removed.incarnation !== null) return removed.incarnation === incarnation;
+    return !(path === RAFT_JOIN_PATH || path === '/v1/status');
   }
 
   /** Whether `id` was removed from the cluster (and has not joined again since). */
@@ -674,7 +718,7 @@ export class RaftNode extends EventEmitter {
     this.ticksWithoutLeader = 0;
     this.removalCheckRunning = true;
     const peers = [...this.peerUrls].filter(([id]) => id !== this.id).map(([, url]) => url);
-    askedWhetherRemoved(peers, this.id, REMOVED_KEY_PREFIX).then(
+    askedWhetherRemoved(this.auth, peers, this.id, REMOVED_KEY_PREFIX).then(
       (removed) => {
         this.removalCheckRunning = false;
         if (removed) this.noticeRemoved('a peer says this member was removed');

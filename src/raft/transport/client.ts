@@ -12,6 +12,10 @@ import { Client } from 'undici';
 import type { Message, NodeId } from '../core/types.ts';
 import { RAFT_STREAM_PATH, STREAM_CONTENT_TYPE } from './server.ts';
 import { encodeFrame } from './frames.ts';
+import { AUTH_HEADER, STREAM_BODY } from './auth.ts';
+import type { RaftAuth } from './auth.ts';
+import { raftConnectTls } from './tls.ts';
+import type { RaftTls } from './tls.ts';
 
 export interface PeerTransportOptions {
   /** A frame unacknowledged for this long (or a connect attempt this long) fails the stream. */
@@ -23,6 +27,8 @@ export interface PeerTransportOptions {
   /** Frames sent and not yet acknowledged, per peer. */
   maxInflightFrames?: number;
   onUnreachable?: (peer: NodeId) => void;
+  /** Signs each stream and its frames (auth.ts); absent or disabled: plain streams. */
+  auth?: RaftAuth;
 }
 
 export interface PeerStats {
@@ -53,6 +59,7 @@ type PeerMap = ReadonlyMap<NodeId, string> | Readonly<Record<NodeId, string>>;
 export class PeerTransport {
   private readonly opts: typeof DEFAULTS;
   private readonly onUnreachable: (peer: NodeId) => void;
+  private readonly auth: RaftAuth | null;
   private readonly peers = new Map<NodeId, Peer>();
   private readonly stallTimer: NodeJS.Timeout;
   private closed = false;
@@ -60,8 +67,9 @@ export class PeerTransport {
   unknownPeerDrops = 0;
 
   constructor(options: PeerTransportOptions = {}) {
-    const { onUnreachable, ...rest } = options;
+    const { onUnreachable, auth, ...rest } = options;
     this.opts = { ...DEFAULTS, ...withoutUndefined(rest) };
+    this.auth = auth ?? null;
     this.onUnreachable = onUnreachable ?? (() => {});
     this.stallTimer = setInterval(() => this.checkStalls(), Math.max(5, Math.min(50, this.opts.timeoutMs / 4)));
     this.stallTimer.unref();
@@ -80,7 +88,7 @@ export class PeerTransport {
     }
     for (const [id, url] of next) {
       const peer = this.peers.get(id);
-      if (peer === undefined) this.peers.set(id, new Peer(id, url, this.opts));
+      if (peer === undefined) this.peers.set(id, new Peer(id, url, this.opts, this.auth?.tls ?? null));
       else if (peer.url.href !== url.href) peer.readdress(url); // keeps its queue
     }
   }
@@ -136,7 +144,7 @@ export class PeerTransport {
       const stream = peer.stream ?? this.open(peer);
       const batch = peer.take(this.opts.maxBatchMessages, this.opts.maxBatchBytes);
       peer.inflight.push({ at: performance.now(), count: batch.length });
-      stream.body.write(encodeFrame(batch));
+      stream.body.write(encodeFrame(batch, stream.sign));
     }
   }
 
@@ -144,13 +152,14 @@ export class PeerTransport {
     const body = new PassThrough();
     body.on('error', () => {}); // undici may destroy it with an error when the request fails; fail() reports that
     const abort = new AbortController();
-    const stream: Stream = { body, abort };
+    const signed = this.auth?.sign(peer.url.origin, 'POST', peer.path, STREAM_BODY) ?? null;
+    const stream: Stream = { body, abort, sign: signed ? this.auth!.frameSigner(signed.nonce) : undefined };
     peer.stream = stream;
     peer.client
       .request({
         method: 'POST',
         path: peer.path,
-        headers: { 'content-type': STREAM_CONTENT_TYPE },
+        headers: { 'content-type': STREAM_CONTENT_TYPE, ...(signed ? { [AUTH_HEADER]: signed.header } : {}) },
         body,
         signal: abort.signal,
         // The answer is the ack stream itself: it neither ends nor needs to start on a schedule.
@@ -158,6 +167,8 @@ export class PeerTransport {
         bodyTimeout: 0,
       })
       .then(async (res) => {
+        // A refusal for want of a current epoch teaches the one to sign for: the next stream will.
+        this.auth?.learn(peer.url.origin, res.headers);
         if (res.statusCode !== 200) {
           this.fail(peer, stream, `peer answered ${res.statusCode}: ${await errorText(res.body)}`);
           return;
@@ -216,6 +227,8 @@ export class PeerTransport {
 interface Stream {
   body: PassThrough;
   abort: AbortController;
+  /** MACs this stream's frames, in order (authenticated streams). */
+  sign: ((body: Buffer) => Buffer) | undefined;
 }
 
 /** One peer's connection, stream and ordered queue (an array with a moving head, so dropping the oldest is O(1)). */
@@ -237,17 +250,18 @@ class Peer {
     readonly id: NodeId,
     url: URL,
     private readonly opts: typeof DEFAULTS,
+    private readonly tls: RaftTls | null,
   ) {
     this.url = url;
     this.path = pathFor(url);
-    this.client = newClient(url, opts.timeoutMs);
+    this.client = newClient(url, opts.timeoutMs, tls);
   }
 
   readdress(url: URL): void {
     const old = this.client;
     this.url = url;
     this.path = pathFor(url);
-    this.client = newClient(url, this.opts.timeoutMs);
+    this.client = newClient(url, this.opts.timeoutMs, this.tls);
     this.dropStream();
     void old.destroy().catch(() => {});
   }
@@ -320,8 +334,8 @@ function pathFor(url: URL): string {
 }
 
 /** The connect timeout matters most: undici's default of 10 s would stall a peer whose host is down. */
-function newClient(url: URL, timeoutMs: number): Client {
-  return new Client(url.origin, { connectTimeout: timeoutMs, keepAliveTimeout: 60_000 });
+function newClient(url: URL, timeoutMs: number, tls: RaftTls | null): Client {
+  return new Client(url.origin, { connectTimeout: timeoutMs, keepAliveTimeout: 60_000, ...(tls ? { connect: raftConnectTls(tls) } : {}) });
 }
 
 /** Rough encoded size, for the queue and batch byte bounds; the data payloads dominate. */

@@ -1,16 +1,24 @@
 // Framing for the streaming transport: each frame is a 4-byte big-endian length followed by one
-// msgpack body (an array of messages, codec.ts). The receiver answers each frame with one ack byte.
+// msgpack body (an array of messages, codec.ts), then on an authenticated stream the body's MAC.
+// The receiver answers each frame with one ack byte.
 import { encodeMessages } from './codec.ts';
 import type { Message } from '../core/types.ts';
 import { RaftError } from '../core/errors.ts';
 
 export const ACK = Buffer.from([0x06]);
 
-export function encodeFrame(msgs: Message[]): Buffer {
+/**
+ * One frame; with `sign` (an authenticated stream, auth.ts) the body is followed by its MAC and
+ * the length covers both.
+ */
+export function encodeFrame(msgs: Message[], sign?: (body: Buffer) => Buffer): Buffer {
   const body = encodeMessages(msgs);
-  const frame = Buffer.allocUnsafe(4 + body.byteLength);
-  frame.writeUInt32BE(body.byteLength, 0);
+  const mac = sign ? sign(Buffer.from(body.buffer, body.byteOffset, body.byteLength)) : null;
+  const length = body.byteLength + (mac?.length ?? 0);
+  const frame = Buffer.allocUnsafe(4 + length);
+  frame.writeUInt32BE(length, 0);
   frame.set(body, 4);
+  if (mac) frame.set(mac, 4 + body.byteLength);
   return frame;
 }
 

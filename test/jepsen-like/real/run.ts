@@ -7,7 +7,6 @@
 // node's /patroni and Raft /v1/status every 500 ms (WAL positions, terms, leaders), and a probe of
 // the cluster store (put/get on keys of its own, reads of the leader key with their revision).
 import { readdirSync, readFileSync } from 'node:fs';
-import { request } from 'undici';
 import { parse as parseYaml } from 'yaml';
 import type { AgentCluster } from '../../support/agents.ts';
 import { sleep } from '../../support/processes.ts';
@@ -449,30 +448,31 @@ class Observers {
   }
 
   private async storeOp(target: string, client: string, kind: 'get' | 'put', key: string, value?: string): Promise<void> {
-    const n = this.cluster.node(target);
     const op: StoreOp = { id: this.storeIds++, client: `probe-${client}`, member: target, kind, key, invokeTime: this.now(), completeTime: null, outcome: 'unknown' };
     if (value !== undefined) op.value = value;
     this.storeOps.push(op);
     let connected = false;
     try {
-      const res = await request(`http://${n.testHost}:${n.raftPort}/v1/kv/${encodeURIComponent(key)}`, {
+      const res = await this.cluster.raftRequest(target, `/v1/kv/${encodeURIComponent(key)}`, {
         method: kind === 'put' ? 'PUT' : 'GET',
-        headers: kind === 'put' ? { 'content-type': 'application/json' } : {},
-        body: kind === 'put' ? JSON.stringify({ value }) : undefined,
-        headersTimeout: 2000,
-        bodyTimeout: 2000,
-        signal: AbortSignal.timeout(2500),
+        ...(kind === 'put' ? { contentType: 'application/json', body: JSON.stringify({ value }) } : {}),
+        timeoutMs: 2500,
       });
       connected = true;
-      const body = (await res.body.json().catch(() => ({}))) as { value?: string; modRevision?: number; error?: string };
+      let body: { value?: string; modRevision?: number; error?: string } = {};
+      try {
+        body = JSON.parse(res.body.toString('utf8')) as typeof body;
+      } catch {
+        // no JSON: judged by the status alone
+      }
       op.completeTime = this.now();
-      if (res.statusCode === 200) {
+      if (res.status === 200) {
         op.outcome = 'ok';
         if (kind === 'get') {
           op.result = { value: body.value ?? null };
           op.modRevision = body.modRevision;
         }
-      } else if (kind === 'get' && res.statusCode === 404) {
+      } else if (kind === 'get' && res.status === 404) {
         op.outcome = 'ok';
         op.result = { value: null };
       } else if (kind === 'get' || body.error === 'ERR_NOT_LEADER' || body.error === 'ERR_PROPOSAL_DROPPED') {
