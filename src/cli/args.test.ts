@@ -89,3 +89,20 @@ test('every command has a unique name and its options unique spellings', () => {
     assert.equal(new Set(names).size, names.length, c.name);
   }
 });
+
+test('no password on the command line: --password and a --url with credentials are refused, pointing at the environment', () => {
+  for (const argv of [['switchover', '--password', 'hunter2-secret'], ['--password=hunter2-secret', 'list'], ['list', '--passwd', 'hunter2-secret'], ['--pass', 'hunter2-secret', 'list']]) {
+    const err = refusal(argv);
+    assert.equal(err.code, 'ERR_USAGE');
+    assert.match(err.message, /takes no password on the command line/);
+    assert.match(err.message, /CONCLAVE_CTL_PASSWORD/);
+    assert.doesNotMatch(err.message, /hunter2/, 'the refusal does not repeat the password');
+  }
+  for (const url of ['http://admin:hunter2-secret@127.0.0.1:8008', 'https://admin@h:1']) {
+    const err = refusal(['--url', url, 'list']);
+    assert.equal(err.code, 'ERR_USAGE');
+    assert.match(err.message, /--url must not carry credentials/);
+    assert.doesNotMatch(err.message, /hunter2/);
+  }
+  assert.ok(COMMANDS.every((c) => c.options.every((o) => o.names.every((n) => !/pass/i.test(n)))), 'no option takes a password');
+});

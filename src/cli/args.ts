@@ -5,6 +5,11 @@
 // Global options (-c, -k, --url) go before the command as in patronictl, and are also accepted
 // after it unless the command has an option of the same name: `query -c SQL` is the query's
 // --command, as in `patronictl -c conf.yml query -c SQL`.
+//
+// No option takes a password: every local user can read a command line (ps, /proc). The REST
+// credentials come from the configuration (ctl.authentication, restapi.authentication) or the
+// environment (context.ts); a --password, or a --url with user:password@ in it, is refused with
+// the way to do it instead, and the value is never echoed.
 import { usageError } from './errors.ts';
 
 export type OptValue = string | boolean | string[];
@@ -171,9 +176,26 @@ function splitInline(word: string): [string, string | null] {
 
 const isOptionWord = (w: string): boolean => w.startsWith('-') && w !== '-' && !/^-\d/.test(w);
 
+/** Where credentials go instead of the command line; said by every refusal of one. */
+export const CREDENTIALS_HINT =
+  'set CONCLAVE_CTL_USERNAME and CONCLAVE_CTL_PASSWORD (or PATRONI_CTL_*, CONCLAVE_RESTAPI_*, PATRONI_RESTAPI_*) in the environment, or ctl.authentication in the configuration file';
+
+const PASSWORD_OPTION = /^--(password|passwd|pass)$/;
+
+/** URL userinfo ("http://user:pw@host") is a password on the command line. */
+function hasUserInfo(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return u.username !== '' || u.password !== '';
+  } catch {
+    return /^[a-z]+:\/\/[^/]*@/i.test(url);
+  }
+}
+
 function checkValue(o: OptionSpec, name: string, v: string, usage: string): void {
   if (o.choices && !o.choices.includes(v)) throw usageError(`${name} must be one of ${o.choices.join(', ')}, got ${JSON.stringify(v)}`, usage);
   if (o.positive && !(Number.isFinite(Number(v)) && Number(v) > 0)) throw usageError(`${name} needs a number > 0, got ${JSON.stringify(v)}`, usage);
+  if (o.key === 'url' && hasUserInfo(v)) throw usageError(`--url must not carry credentials (a command line is visible to every local user): ${CREDENTIALS_HINT}`, usage);
   if (o.key === 'url' && !/^https?:\/\/[^/\s]+/.test(v)) throw usageError(`--url needs an address like http://127.0.0.1:8008, got ${JSON.stringify(v)}`, usage);
 }
 
@@ -188,6 +210,7 @@ function store(opts: Record<string, OptValue>, o: OptionSpec, value: string | tr
  */
 function takeOption(argv: readonly string[], i: number, specs: readonly OptionSpec[], opts: Record<string, OptValue>, usage: string): number | null {
   const [name, inline] = splitInline(argv[i]);
+  if (PASSWORD_OPTION.test(name)) throw usageError(`${name}: conclavectl takes no password on the command line (every local user can read it): ${CREDENTIALS_HINT}`, usage);
   const o = specs.find((s) => s.names.includes(name));
   if (!o) return null;
   if (!o.value) {

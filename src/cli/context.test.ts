@@ -2,7 +2,7 @@
 // terminal), --scheduled times, progress lines, and the order in which members are asked.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { confirm, parseScheduled, progress, restSeeds, timestamp } from './context.ts';
+import { confirm, parseScheduled, progress, restCredentials, restSeeds, timestamp } from './context.ts';
 import type { Ctx, Io } from './context.ts';
 import type { CliError } from './errors.ts';
 
@@ -68,4 +68,17 @@ test('members are asked through --url first, then the configured REST address', 
   } as unknown as Ctx;
   assert.deepEqual(restSeeds(ctx), ['http://10.0.0.9:8008', 'http://127.0.0.1:8008']);
   assert.deepEqual(restSeeds({ ...ctx, scheme: 'https', global: { ...ctx.global, urls: [] } } as Ctx), ['https://127.0.0.1:8008']);
+});
+
+test('REST credentials: CONCLAVE_CTL_* / PATRONI_CTL_* over ctl.authentication over restapi.authentication', () => {
+  const config = { restapi: { authentication: { username: 'rest', password: 'rest-pw' } } } as unknown as Pick<Ctx['config'], 'restapi'>;
+  const none = { restapi: { authentication: null } } as unknown as Pick<Ctx['config'], 'restapi'>;
+  const ctlRaw = { ctl: { authentication: { username: 'ctl', password: 'ctl-pw' } } };
+  assert.deepEqual(restCredentials(config, {}, {}), { username: 'rest', password: 'rest-pw' });
+  assert.deepEqual(restCredentials(config, ctlRaw, {}), { username: 'ctl', password: 'ctl-pw' });
+  assert.deepEqual(restCredentials(config, ctlRaw, { CONCLAVE_CTL_USERNAME: 'env', CONCLAVE_CTL_PASSWORD: 'env-pw' }), { username: 'env', password: 'env-pw' });
+  assert.deepEqual(restCredentials(none, {}, { PATRONI_CTL_USERNAME: 'p', PATRONI_CTL_PASSWORD: 'p-pw' }), { username: 'p', password: 'p-pw' });
+  assert.deepEqual(restCredentials(none, {}, { CONCLAVE_CTL_USERNAME: 'c', PATRONI_CTL_USERNAME: 'p', PATRONI_CTL_PASSWORD: 'p-pw' }), { username: 'c', password: 'p-pw' }, 'CONCLAVE_ wins');
+  assert.deepEqual(restCredentials(config, {}, { CONCLAVE_CTL_PASSWORD: 'only-pw' }), { username: 'rest', password: 'only-pw' }, 'one half from the environment, one from the file');
+  assert.equal(restCredentials(none, {}, {}), null);
 });

@@ -9,11 +9,13 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { envValue } from '../ha/config/env.ts';
 import { loadConfigFile } from '../ha/config/load.ts';
 import type { AgentConfig, HostPort } from '../ha/config/types.ts';
 import type { GlobalOptions } from './args.ts';
 import { CliError } from './errors.ts';
 import { HttpClient, apiError, parseJson } from './http.ts';
+import { RaftAuth } from '../raft/transport/auth.ts';
 import type { Credentials, HttpResponse, RequestOptions } from './http.ts';
 import { apiBase, isLeaderRole } from './cluster.ts';
 import type { ClusterInfo } from './cluster.ts';
@@ -61,12 +63,20 @@ function readPem(path: string | null, key: string): string | null {
   }
 }
 
-/** Basic auth for the REST API: ctl.authentication (patronictl's own section) over restapi.authentication. */
-function credentials(config: AgentConfig, raw: JsonMap): Credentials | null {
+/**
+ * Basic auth for the REST API, never from the command line (args.ts): CONCLAVE_CTL_USERNAME /
+ * CONCLAVE_CTL_PASSWORD (or PATRONI_CTL_*, as patronictl reads them) over ctl.authentication
+ * (patronictl's own section) over restapi.authentication, which CONCLAVE_RESTAPI_USERNAME /
+ * _PASSWORD (or PATRONI_RESTAPI_*) already override as they do for the agent. A variable given
+ * alone pairs with the other half from the file, as Patroni merges them.
+ */
+export function restCredentials(config: Pick<AgentConfig, 'restapi'>, raw: JsonMap, env: Record<string, string | undefined>): Credentials | null {
   const ctl = sub(sub(raw, 'ctl'), 'authentication');
-  const username = text(ctl, 'username');
-  if (username !== null) return { username, password: text(ctl, 'password') ?? '' };
-  return config.restapi.authentication;
+  const ctlUser = text(ctl, 'username');
+  const fromFile = ctlUser !== null ? { username: ctlUser, password: text(ctl, 'password') ?? '' } : config.restapi.authentication;
+  const username = envValue(env, 'CTL_USERNAME') ?? fromFile?.username ?? null;
+  if (username === null || username === '') return null;
+  return { username, password: envValue(env, 'CTL_PASSWORD') ?? fromFile?.password ?? '' };
 }
 
 export async function openContext(global: GlobalOptions, io: Io, env: Record<string, string | undefined>): Promise<Ctx> {
@@ -87,13 +97,15 @@ export async function openContext(global: GlobalOptions, io: Io, env: Record<str
   const restapi = sub(raw, 'restapi');
   const ctl = sub(raw, 'ctl');
   const scheme = text(restapi, 'certfile') !== null || (config.restapi as { certfile?: string | null }).certfile ? 'https' : 'http';
-  const http = new HttpClient(credentials(config, raw), {
+  const http = new HttpClient(restCredentials(config, raw, env), {
     insecure: global.insecure || ctl.insecure === true,
     ca: readPem(text(ctl, 'cacert') ?? text(restapi, 'cafile'), 'ctl.cacert'),
     cert: readPem(text(ctl, 'certfile'), 'ctl.certfile'),
     key: readPem(text(ctl, 'keyfile'), 'ctl.keyfile'),
     passphrase: text(ctl, 'keyfile_password'),
   });
+  // The Raft ports answer only requests signed with the cluster secret; conclavectl signs as itself.
+  if (config.raft.password !== null) http.raftAuth = new RaftAuth({ secret: config.raft.password, scope: config.scope, self: { id: 'conclavectl', incarnation: 'conclavectl' } });
   return { config, configPath, raw, http, scheme, global, io };
 }
 
@@ -108,7 +120,8 @@ export function restSeeds(ctx: Ctx): string[] {
 /** The Raft addresses of the configuration (self_addr, then partner_addrs), or --url for raft commands. */
 export function raftUrls(ctx: Ctx): string[] {
   if (ctx.global.urls.length > 0) return ctx.global.urls.map((u) => u.replace(/\/+$/, ''));
-  return [ctx.config.raft.self_addr, ...ctx.config.raft.partner_addrs].map((a) => `http://${hostPort(a)}`);
+  const scheme = ctx.config.raft.tls ? 'https' : 'http';
+  return [ctx.config.raft.self_addr, ...ctx.config.raft.partner_addrs].map((a) => `${scheme}://${hostPort(a)}`);
 }
 
 /** The key prefix of this cluster in the store: /<namespace>/<scope>/. */
@@ -123,7 +136,7 @@ export interface StoreKey {
 export async function readStoreKeys(ctx: Ctx, prefix: string): Promise<StoreKey[] | null> {
   for (const url of raftUrls(ctx)) {
     try {
-      const res = await ctx.http.request('GET', `${url}/v1/kv?prefix=${encodeURIComponent(prefix)}`, { auth: false });
+      const res = await ctx.http.request('GET', `${url}/v1/kv?prefix=${encodeURIComponent(prefix)}`, { auth: 'raft' });
       if (res.status === 200) return parseJson<{ kvs: StoreKey[] }>(res, 'reading the store').kvs;
     } catch {
       // the next Raft address

@@ -2,6 +2,8 @@
 // Basic auth on every REST request, a timeout on every request, and failures turned into
 // CliErrors whose one-line message names the address and what went wrong.
 import { Agent, request } from 'undici';
+import { AUTH_HEADER } from '../raft/transport/auth.ts';
+import type { RaftAuth } from '../raft/transport/auth.ts';
 import { CliError } from './errors.ts';
 
 export interface Credentials {
@@ -32,8 +34,8 @@ export interface RequestOptions {
   readonly headers?: Readonly<Record<string, string>>;
   /** 0: wait as long as it takes (a switchover the member follows to its end). Default 5 s. */
   readonly timeoutMs?: number;
-  /** Send the REST credentials (default true; the Raft port has none). */
-  readonly auth?: boolean;
+  /** Send the REST credentials (default true), none (false), or sign as for a Raft port ('raft'). */
+  readonly auth?: boolean | 'raft';
 }
 
 export const DEFAULT_TIMEOUT_MS = 5000;
@@ -41,6 +43,8 @@ export const DEFAULT_TIMEOUT_MS = 5000;
 export class HttpClient {
   private readonly dispatcher: Agent;
   private readonly authHeader: string | null;
+  /** Signs requests to the Raft ports with the cluster secret (raft.password), when the config has one. */
+  raftAuth: RaftAuth | null = null;
 
   constructor(auth: Credentials | null, tls: TlsOptions) {
     this.authHeader = auth ? `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}` : null;
@@ -59,26 +63,41 @@ export class HttpClient {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const headers: Record<string, string> = { ...opts.headers };
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
-    if (this.authHeader && opts.auth !== false) headers.authorization = this.authHeader;
+    if (this.authHeader && opts.auth !== false && opts.auth !== 'raft') headers.authorization = this.authHeader;
+    const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+    const target = new URL(url);
+    const raftAuth = opts.auth === 'raft' ? this.raftAuth : null;
     try {
-      const res = await request(url, {
-        method: method as 'GET',
-        headers,
-        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-        dispatcher: this.dispatcher,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-        ...(timeoutMs > 0 ? { signal: AbortSignal.timeout(timeoutMs) } : {}),
-      });
-      const text = await res.body.text();
-      const flat: Record<string, string> = {};
-      for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) flat[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
-      return { url, status: res.statusCode, headers: flat, text };
+      for (let attempt = 0; ; attempt++) {
+        const signed = raftAuth?.sign(target.origin, method, target.pathname + target.search, body === undefined ? null : Buffer.from(body));
+        if (signed) headers[AUTH_HEADER] = signed.header;
+        const res = await this.send(method, url, headers, body, timeoutMs);
+        raftAuth?.learn(target.origin, res.headers);
+        // A Raft port that has not told us its epoch yet refuses the first signed request with it.
+        if (signed && attempt === 0 && res.status === 401 && res.text.includes('ERR_AUTH_EPOCH')) continue;
+        return res;
+      }
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       const why = e.name === 'TimeoutError' || e.name === 'AbortError' ? `no answer within ${timeoutMs / 1000} s` : e.code ?? e.message;
       throw new CliError('ERR_UNREACHABLE', `${method} ${url}: ${why}`, { cause: err });
     }
+  }
+
+  private async send(method: string, url: string, headers: Record<string, string>, body: string | undefined, timeoutMs: number): Promise<HttpResponse> {
+    const res = await request(url, {
+      method: method as 'GET',
+      headers,
+      body,
+      dispatcher: this.dispatcher,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      ...(timeoutMs > 0 ? { signal: AbortSignal.timeout(timeoutMs) } : {}),
+    });
+    const text = await res.body.text();
+    const flat: Record<string, string> = {};
+    for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) flat[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
+    return { url, status: res.statusCode, headers: flat, text };
   }
 
   async close(): Promise<void> {
@@ -101,7 +120,7 @@ export function bodyLine(res: HttpResponse): string {
 }
 
 export function apiError(res: HttpResponse, what: string): CliError {
-  const hint = res.status === 404 ? ' (endpoint missing: is this agent older than conclavectl?)' : res.status === 401 ? ' (check restapi.authentication or ctl.authentication)' : '';
+  const hint = res.status === 404 ? ' (endpoint missing: is this agent older than conclavectl?)' : res.status === 401 ? ' (check ctl.authentication or restapi.authentication, or CONCLAVE_CTL_USERNAME / CONCLAVE_CTL_PASSWORD)' : '';
   const body = bodyLine(res);
   return new CliError('ERR_API', `${what}: ${res.url} answered ${res.status}${body ? ` ${body}` : ''}${hint}`);
 }

@@ -6,10 +6,11 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { RaftNode } from '../raft/node/raft-node.ts';
 import { ForwardingKv } from '../raft/node/forwarding.ts';
+import { raftServerTls } from '../raft/transport/tls.ts';
 import { registerKvApi } from '../raft/node/kv-http.ts';
 import { ClusterStore } from './cluster-store.ts';
 import type { AgentConfig, DatabaseAgentConfig } from './config/types.ts';
-import { askToJoin, raftMemberId, raftPeers, shouldJoin } from './raft-membership.ts';
+import { askToJoin, raftAuthFor, raftMemberId, raftPeers, shouldJoin } from './raft-membership.ts';
 import { registerClusterMembersApi } from '../api/cluster-members-api.ts';
 import { httpsOptions, registerWriteGuard } from '../api/security.ts';
 import { PostgresController } from './postgres/controller.ts';
@@ -72,10 +73,11 @@ export class Agent {
     // fence do), so it is generous: under a loaded machine a timed-out write is an ambiguous one.
     const retryMs = Math.max(2000, config.bootstrap.dcs.retry_timeout * 2000);
 
-    agent.raftApp = Fastify({ logger: false, bodyLimit: 64 * 1024 * 1024 });
-    const join = await shouldJoin(config, logger);
+    const auth = await raftAuthFor(config, logger);
+    agent.raftApp = auth.tls ? Fastify({ logger: false, bodyLimit: 64 * 1024 * 1024, https: raftServerTls(auth.tls) }) : Fastify({ logger: false, bodyLimit: 64 * 1024 * 1024 });
+    const join = await shouldJoin(config, logger, auth);
     agent.raft = await RaftNode.start(
-      { id: raftMemberId(config), dataDir: config.raft.data_dir, peers: raftPeers(config), join, tickMs: 10, electionTicks: 30, heartbeatTicks: 5, requestTimeoutMs: retryMs, logger: logger.child({ layer: 'raft' }) },
+      { id: raftMemberId(config), dataDir: config.raft.data_dir, peers: raftPeers(config), join, tickMs: 10, electionTicks: 30, heartbeatTicks: 5, requestTimeoutMs: retryMs, logger: logger.child({ layer: 'raft' }), auth },
       agent.raftApp,
     );
     // The store's own debugging API (GET /v1/status, /v1/kv) on the Raft port: `conclavectl raft status`.
@@ -84,7 +86,7 @@ export class Agent {
     agent.raft.once('removed', () => opts.onFatal('this member was removed from the cluster; to join it again, empty raft.data_dir and start the agent'));
     await agent.raftApp.listen({ host: config.raft.bind_addr.host, port: config.raft.bind_addr.port });
     // Only once listening: the leader starts replicating to a learner as soon as it admits it.
-    if (join) void askToJoin(config, logger.child({ layer: 'raft' }), () => agent.stopping);
+    if (join) void askToJoin(config, logger.child({ layer: 'raft' }), agent.raft.auth, () => agent.stopping);
 
     agent.kv = new ForwardingKv(agent.raft, { timeoutMs: retryMs });
     agent.store = new ClusterStore({ raft: agent.kv, namespace: config.namespace, scope: config.scope, now });
@@ -121,6 +123,7 @@ export class Agent {
       runAs,
       timeoutMs: pgConfig.pg_ctl_timeout * 1000,
       logger: logger.child({ layer: 'postgres' }),
+      pgpass: pgConfig.pgpass,
     });
     const callbacks = new CallbackRunner({ commands: pgConfig.callbacks, scope: config.scope, runAs, logger: logger.child({ layer: 'callbacks' }) });
     const unsupported = pgConfig.create_replica_methods.filter((m) => m !== 'basebackup');

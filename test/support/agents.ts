@@ -12,6 +12,13 @@ import { request } from 'undici';
 import { freePorts, makeTempDir, releasePorts, removeDir, sleep, startProcess, isAlive } from './processes.ts';
 import type { ProcessHandle } from './processes.ts';
 import type { NetLab } from './netlab.ts';
+import { RaftAuth } from '../../src/raft/transport/auth.ts';
+import { readRaftTls } from '../../src/raft/transport/tls.ts';
+import { raftRequest } from '../../src/raft/transport/auth-request.ts';
+import type { RaftRequestOptions, RaftResponse } from '../../src/raft/transport/auth-request.ts';
+
+/** The shared Raft secret of test clusters (raft.password), unless a test sets its own or none. */
+export const TEST_RAFT_PASSWORD = 'test-raft-secret-for-conclave';
 
 const REPO = resolve(import.meta.dirname, '../..');
 export const SUPERUSER = { username: 'postgres', password: 'test-super' };
@@ -38,6 +45,12 @@ export interface AgentSpec {
    * partners, and startAll leaves it out (the test starts it once the cluster runs: it joins).
    */
   joins?: boolean;
+  /** Its own raft.password instead of the cluster's (null: none), e.g. an intruder's. */
+  raftPassword?: string | null;
+  /** Its own scope instead of 'test': an agent of another cluster. */
+  scope?: string;
+  /** Its own raft TLS files instead of the cluster's, e.g. a certificate another CA signed. */
+  raftTls?: { certfile: string; keyfile: string; cafile: string };
 }
 
 export interface AgentNode {
@@ -65,6 +78,10 @@ export interface ClusterOptions {
   postgresql?: Record<string, unknown>;
   /** Extra restapi settings (authentication, allowlist, TLS), merged into each node's. */
   restapi?: Record<string, unknown>;
+  /** Extra environment variables for every agent (configuration overrides such as CONCLAVE_RESTAPI_PASSWORD). */
+  env?: Record<string, string>;
+  /** postgresql.authentication (default: SUPERUSER and the test replication/rewind roles); sql() logs in as its superuser. */
+  authentication?: { superuser: { username: string; password: string }; replication: { username: string; password: string }; rewind: { username: string; password: string } };
   /** The agents' log level; default debug (a failing test prints the last lines). */
   logLevel?: 'debug' | 'info';
   /**
@@ -78,9 +95,15 @@ export interface ClusterOptions {
    * agent runs. PostgreSQL, which the agent starts, inherits the offset.
    */
   fakeClock?: boolean;
+  /** raft.password of every member; default TEST_RAFT_PASSWORD, null for none. */
+  raftPassword?: string | null;
+  /** Mutual TLS between members (raft.certfile/keyfile/cafile); the harness presents the same certificate. */
+  raftTls?: { certfile: string; keyfile: string; cafile: string };
 }
 
 export class AgentCluster {
+  /** Signs the harness's own requests to the Raft ports (status, store reads and writes). */
+  raftAuth: RaftAuth = new RaftAuth({ secret: TEST_RAFT_PASSWORD, scope: 'test', self: { id: 'test-harness', incarnation: 'test-harness' } });
   readonly nodes = new Map<string, AgentNode>();
   private root = '';
   private ports: number[] = [];
@@ -88,6 +111,8 @@ export class AgentCluster {
   private lab: NetLab | null = null;
   private readonly joiners = new Set<string>();
   private fakeClock = false;
+  private superuser = SUPERUSER;
+  private agentEnv: Record<string, string> = {};
 
   static async create(specs: AgentSpec[], opts: ClusterOptions = {}): Promise<AgentCluster> {
     const c = new AgentCluster();
@@ -97,6 +122,10 @@ export class AgentCluster {
     c.ports = await freePorts(specs.length * 3);
     c.lab = opts.lab ?? null;
     c.fakeClock = opts.fakeClock ?? false;
+    c.superuser = opts.authentication?.superuser ?? SUPERUSER;
+    c.agentEnv = opts.env ?? {};
+    const raftPassword = opts.raftPassword === undefined ? TEST_RAFT_PASSWORD : opts.raftPassword;
+    c.raftAuth = new RaftAuth({ secret: raftPassword, scope: 'test', self: { id: 'test-harness', incarnation: 'test-harness' }, tls: opts.raftTls ? readRaftTls(opts.raftTls) : null });
     if (c.fakeClock && !existsSync(FAKETIME_LIB)) throw new Error(`fakeClock: ${FAKETIME_LIB} is missing (apt-get install faketime)`);
     const lab = c.lab;
     const hostOf = (i: number) => (lab ? lab.clusterIp(i) : '127.0.0.1');
@@ -120,13 +149,14 @@ export class AgentCluster {
         labIndex: lab ? i : null,
         handle: null,
       };
+      const password = spec.raftPassword === undefined ? raftPassword : spec.raftPassword;
       const config = {
-        scope: 'test',
+        scope: spec.scope ?? 'test',
         namespace: '/service',
         name: spec.name,
         restapi: { listen: `${listenHost}:${node.apiPort}`, connect_address: `${hostOf(i)}:${node.apiPort}`, ...opts.restapi },
         // In a lab, Raft also listens on the control link, so that raftStatus/getKey/putKey reach it.
-        raft: { self_addr: raftAddr(i), ...(lab ? { bind_addr: `0.0.0.0:${node.raftPort}` } : {}), partner_addrs: specs.map((_, j) => j).filter((j) => j !== i && !specs[j].joins).map(raftAddr), data_dir: node.raftDataDir },
+        raft: { self_addr: raftAddr(i), ...(lab ? { bind_addr: `0.0.0.0:${node.raftPort}` } : {}), partner_addrs: specs.map((_, j) => j).filter((j) => j !== i && !specs[j].joins).map(raftAddr), data_dir: node.raftDataDir, ...(password === null ? {} : { password }), ...(spec.raftTls ?? opts.raftTls ?? {}) },
         bootstrap: {
           dcs: { ttl: 2, loop_wait: 0.5, retry_timeout: 0.5, postgresql: { use_pg_rewind: true, use_slots: true, parameters: { wal_log_hints: 'on' } }, ...opts.dcs },
           initdb: [{ encoding: 'UTF8' }, 'data-checksums'],
@@ -136,7 +166,7 @@ export class AgentCluster {
           connect_address: `${hostOf(i)}:${node.pgPort}`,
           data_dir: node.pgDataDir,
           bin_dir: '/usr/lib/postgresql/15/bin',
-          authentication: { superuser: SUPERUSER, replication: { username: 'replicator', password: 'test-repl' }, rewind: { username: 'rewinder', password: 'test-rewind' } },
+          authentication: opts.authentication ?? { superuser: SUPERUSER, replication: { username: 'replicator', password: 'test-repl' }, rewind: { username: 'rewinder', password: 'test-rewind' } },
           parameters: { unix_socket_directories: '/tmp', shared_buffers: '16MB', wal_retrieve_retry_interval: '500ms' },
           pg_hba: lab
             ? ['local all all trust', 'host all all 0.0.0.0/0 md5', 'host replication all 0.0.0.0/0 md5']
@@ -172,7 +202,7 @@ export class AgentCluster {
       cmd: argv[0],
       args: argv.slice(1),
       cwd: REPO,
-      env: n.clockFile ? fakeClockEnv(n.clockFile) : undefined,
+      env: { ...(n.clockFile ? fakeClockEnv(n.clockFile) : {}), ...this.agentEnv },
       name: `agent ${name}`,
       readyLine: (line) => line.includes('"agent started"'),
       timeoutMs: 30_000,
@@ -206,16 +236,18 @@ export class AgentCluster {
     }
   }
 
+  /** One request to a member's Raft port, signed as the harness; rejects when it cannot be made. */
+  raftRequest(name: string, path: string, opts: Partial<RaftRequestOptions> = {}): Promise<RaftResponse> {
+    const n = this.node(name);
+    return raftRequest(this.raftAuth, `${this.raftAuth.scheme}://${n.testHost}:${n.raftPort}${path}`, { timeoutMs: 2000, ...opts });
+  }
+
   /** A member's Raft status (GET /v1/status on its Raft port), or null when it does not answer. */
   async raftStatus(name: string): Promise<{ id: string; role: string; leader: string | null; voters: string[]; learners: string[] } | null> {
     try {
-      const n = this.node(name);
-      const res = await request(`http://${n.testHost}:${n.raftPort}/v1/status`, { headersTimeout: 1000, bodyTimeout: 1000, signal: AbortSignal.timeout(1500) });
-      if (res.statusCode !== 200) {
-        await res.body.dump();
-        return null;
-      }
-      return (await res.body.json()) as { id: string; role: string; leader: string | null; voters: string[]; learners: string[] };
+      const res = await this.raftRequest(name, '/v1/status', { timeoutMs: 1500 });
+      if (res.status !== 200) return null;
+      return JSON.parse(res.body.toString('utf8')) as { id: string; role: string; leader: string | null; voters: string[]; learners: string[] };
     } catch {
       return null;
     }
@@ -223,12 +255,11 @@ export class AgentCluster {
 
   /** Reads a key of the replicated store through a member's debug API (on its Raft port). */
   async getKey(key: string): Promise<string | null> {
-    for (const n of this.nodes.values()) {
+    for (const name of this.nodes.keys()) {
       try {
-        const res = await request(`http://${n.testHost}:${n.raftPort}/v1/kv/${encodeURIComponent(key)}`, { headersTimeout: 2000, bodyTimeout: 2000 });
-        const body = (await res.body.json()) as { value?: string };
-        if (res.statusCode === 200) return body.value ?? null;
-        if (res.statusCode === 404) return null;
+        const res = await this.raftRequest(name, `/v1/kv/${encodeURIComponent(key)}`);
+        if (res.status === 200) return (JSON.parse(res.body.toString('utf8')) as { value?: string }).value ?? null;
+        if (res.status === 404) return null;
       } catch {
         // try the next member
       }
@@ -238,11 +269,10 @@ export class AgentCluster {
 
   /** Writes a key of the replicated store at whichever member leads Raft. */
   async putKey(key: string, value: string): Promise<void> {
-    for (const n of this.nodes.values()) {
+    for (const name of this.nodes.keys()) {
       try {
-        const res = await request(`http://${n.testHost}:${n.raftPort}/v1/kv/${encodeURIComponent(key)}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ value }), headersTimeout: 2000, bodyTimeout: 2000 });
-        await res.body.dump();
-        if (res.statusCode === 200) return;
+        const res = await this.raftRequest(name, `/v1/kv/${encodeURIComponent(key)}`, { method: 'PUT', contentType: 'application/json', body: JSON.stringify({ value }) });
+        if (res.status === 200) return;
       } catch {
         // try the next member
       }
@@ -276,7 +306,7 @@ export class AgentCluster {
 
   /** A connected client to a node's PostgreSQL as the superuser; the caller ends it. */
   async sql(name: string, database = 'postgres'): Promise<pg.Client> {
-    const client = new pg.Client({ host: this.node(name).testHost, port: this.node(name).pgPort, user: SUPERUSER.username, password: SUPERUSER.password, database, connectionTimeoutMillis: 2000 });
+    const client = new pg.Client({ host: this.node(name).testHost, port: this.node(name).pgPort, user: this.superuser.username, password: this.superuser.password, database, connectionTimeoutMillis: 2000 });
     client.on('error', () => undefined);
     await client.connect();
     return client;

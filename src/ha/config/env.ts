@@ -27,6 +27,7 @@ const ENV_KEYS: Readonly<Record<string, string>> = {
   POSTGRESQL_CONNECT_ADDRESS: 'postgresql.connect_address',
   POSTGRESQL_DATA_DIR: 'postgresql.data_dir',
   POSTGRESQL_BIN_DIR: 'postgresql.bin_dir',
+  POSTGRESQL_PGPASS: 'postgresql.pgpass',
   SUPERUSER_USERNAME: 'postgresql.authentication.superuser.username',
   SUPERUSER_PASSWORD: 'postgresql.authentication.superuser.password',
   REPLICATION_USERNAME: 'postgresql.authentication.replication.username',
@@ -37,6 +38,10 @@ const ENV_KEYS: Readonly<Record<string, string>> = {
   RAFT_BIND_ADDR: 'raft.bind_addr',
   RAFT_DATA_DIR: 'raft.data_dir',
   RAFT_PARTNER_ADDRS: 'raft.partner_addrs',
+  RAFT_PASSWORD: 'raft.password',
+  RAFT_CERTFILE: 'raft.certfile',
+  RAFT_KEYFILE: 'raft.keyfile',
+  RAFT_CAFILE: 'raft.cafile',
 };
 
 /** Keys whose value is a list; the rest are set as the plain string. */

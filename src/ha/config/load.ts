@@ -3,7 +3,7 @@
 // the problem, because an operator fixing a config file needs the key, not a stack trace.
 //
 // Compatibility with patroni.yml: keys we do not use (ctl, citus,
-// postgresql.pgpass, ...) are ignored so a Patroni file can be pointed at Conclave as it is. Where
+// postgresql.config_dir, ...) are ignored so a Patroni file can be pointed at Conclave as it is. Where
 // we differ we refuse rather than guess: another store's section instead of `raft`, and timing
 // that breaks the rule loop_wait + 2*retry_timeout <= ttl (Patroni silently lowers loop_wait).
 //
@@ -13,7 +13,8 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { isIP } from 'node:net';
-import { parseDocument } from 'yaml';
+import { LineCounter, isAlias, isMap as isYamlMap, isScalar, isSeq, parseDocument, visit } from 'yaml';
+import type { Document, Node as YamlNode } from 'yaml';
 import {
   DEFAULT_BIN_DIR, DEFAULT_NAMESPACE, DYNAMIC_DEFAULTS, LOG_DEFAULTS, POSTGRESQL_DEFAULTS, TAG_DEFAULTS, WATCHDOG_DEFAULTS,
 } from './defaults.ts';
@@ -29,8 +30,32 @@ type Param = string | number | boolean;
 
 /** A value as shown in messages: JSON, so strings appear quoted, shortened if long. */
 function show(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
+  let text: string;
+  try {
+    // JSON would show NaN and Infinity (YAML's .nan, .inf) as null.
+    text = typeof value === 'number' && !Number.isFinite(value) ? String(value) : JSON.stringify(value) ?? String(value);
+  } catch {
+    // A value JSON has no form for (a bigint); never let the message about a value throw instead.
+    text = Object.prototype.toString.call(value);
+  }
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/**
+ * Deeper than any real setting. A YAML alias inside its own anchor (`a: &x [*x]`) makes a cycle,
+ * which has no depth at all, and a JSON body can nest hundreds of thousands of levels: both would
+ * overflow the stack of whatever walks them next (the validators, structuredClone, JSON.stringify).
+ */
+export const MAX_CONFIG_DEPTH = 64;
+
+/** Refuses a value that contains itself or nests deeper than MAX_CONFIG_DEPTH, naming the key where it does. */
+export function checkNesting(value: unknown, key: string, ancestors: readonly object[] = []): void {
+  if (typeof value !== 'object' || value === null) return;
+  if (ancestors.includes(value)) throw new ConfigError(key, 'refers to itself (a YAML alias inside its own anchor)');
+  if (ancestors.length >= MAX_CONFIG_DEPTH) throw new ConfigError(key, `nested more than ${MAX_CONFIG_DEPTH} levels deep`);
+  const inside = [...ancestors, value];
+  if (Array.isArray(value)) value.forEach((item, i) => checkNesting(item, `${key}[${i}]`, inside));
+  else for (const [name, item] of Object.entries(value)) checkNesting(item, key === '' ? name : `${key}.${name}`, inside);
 }
 
 function isMap(value: unknown): value is Raw {
@@ -182,6 +207,7 @@ const EPSILON = 1e-9; // 0.1 + 2 * 0.2 must not fail against 0.5 through roundin
  * in `extra.postgresql`, so dynamicConfigToJson can write everything back.
  */
 export function validateDynamicConfig(raw: unknown, keyPrefix: string): DynamicConfig {
+  checkNesting(raw, keyPrefix);
   const d = section(raw, keyPrefix);
   const k = (name: string): string => `${keyPrefix}.${name}`;
   const D = DYNAMIC_DEFAULTS;
@@ -242,8 +268,12 @@ function raftSection(root: Raw): AgentConfig['raft'] {
     const other = OTHER_STORES.find((name) => name in root);
     if (other) throw new ConfigError('raft', `required; Conclave has no ${other}, use the raft section (found "${other}")`);
   }
-  // password and the Patroni 4.1 timing keys (min_timeout, ...) belong to pysyncobj: ignored.
+  // The Patroni 4.1 timing keys (min_timeout, ...) belong to pysyncobj: ignored. `password` is
+  // Patroni's too (it encrypts pysyncobj's traffic); here it is the shared secret every request
+  // on the Raft port is signed with (raft/transport/auth.ts).
   const r = section(root.raft, 'raft');
+  const password = absent(r.password) ? null : str(r.password, 'raft.password');
+  if (password === '') throw new ConfigError('raft.password', 'empty; leave it out to run without authentication (not recommended)');
   const self = hostPort(r.self_addr, 'raft.self_addr', { wildcard: false });
   const bind = absent(r.bind_addr) ? self : hostPort(r.bind_addr, 'raft.bind_addr', { wildcard: true });
   const partners = absent(r.partner_addrs) ? [] : r.partner_addrs;
@@ -258,7 +288,16 @@ function raftSection(root: Raw): AgentConfig['raft'] {
     seen.add(text);
     return addr;
   });
-  return { self_addr: self, bind_addr: bind, partner_addrs: partnerAddrs, data_dir: absolutePath(r.data_dir, 'raft.data_dir') };
+  // Mutual TLS between members: all three files or none. Each member presents its certificate to
+  // the others and accepts only certificates the CA signed.
+  const tlsFiles = { certfile: r.certfile, keyfile: r.keyfile, cafile: r.cafile };
+  const given = Object.entries(tlsFiles).filter(([, v]) => !absent(v)).map(([k]) => k);
+  if (given.length > 0 && given.length < 3) {
+    const missing = Object.keys(tlsFiles).find((k) => !given.includes(k))!;
+    throw new ConfigError(`raft.${missing}`, `required with raft.${given[0]}: mutual TLS between members needs certfile, keyfile and cafile`);
+  }
+  const tls = given.length === 3 ? { certfile: absolutePath(r.certfile, 'raft.certfile'), keyfile: absolutePath(r.keyfile, 'raft.keyfile'), cafile: absolutePath(r.cafile, 'raft.cafile') } : null;
+  return { self_addr: self, bind_addr: bind, partner_addrs: partnerAddrs, data_dir: absolutePath(r.data_dir, 'raft.data_dir'), password, tls };
 }
 
 function initdbOptions(value: unknown): AgentConfig['bootstrap']['initdb'] {
@@ -320,6 +359,7 @@ function postgresqlSection(root: Raw): AgentConfig['postgresql'] {
     callbacks: callbacks(p.callbacks),
     pg_ctl_timeout: seconds(p.pg_ctl_timeout, 'postgresql.pg_ctl_timeout', P.pg_ctl_timeout),
     run_as: nonEmpty(p.run_as, 'postgresql.run_as', P.run_as),
+    pgpass: absent(p.pgpass) ? null : absolutePath(p.pgpass, 'postgresql.pgpass'),
   };
 }
 
@@ -400,6 +440,9 @@ function isAllowlistEntry(entry: string): boolean {
   const [addr, bits, extra] = entry.split('/');
   if (extra !== undefined || !addr) return false;
   if (bits !== undefined && !/^\d{1,3}$/.test(bits)) return false;
+  // The write guard builds a BlockList from these on every mutating request; a prefix longer than
+  // the address (10.0.0.0/33) would throw there, and every such request would fail with a 500.
+  if (bits !== undefined && Number(bits) > (isIP(addr) === 6 ? 128 : 32)) return false;
   return isIP(addr) !== 0 || (bits === undefined && /^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/.test(addr));
 }
 
@@ -452,17 +495,49 @@ function validateAgentConfig(root: Raw): AgentConfig {
 
 // ---- Entry points
 
+/**
+ * Where the first merge key (`<<`) with a source other than a mapping is, as " at line L, column C";
+ * '' if there is none. The yaml package refuses such a key with an Error that does not say where.
+ */
+function badMergeAt(doc: Document, lineCounter: LineCounter): string {
+  const resolved = (node: unknown): unknown => (isAlias(node) ? node.resolve(doc) : node);
+  let where = '';
+  visit(doc, {
+    Pair(_, pair) {
+      const key = pair.key;
+      if (!isScalar(key) || !(key.value === '<<' || (typeof key.value === 'symbol' && key.value.description === '<<'))) return undefined;
+      const value = resolved(pair.value);
+      const sources = isSeq(value) ? value.items.map(resolved) : [value];
+      if (sources.every((s) => isYamlMap(s))) return undefined;
+      const pos = lineCounter.linePos((key as YamlNode).range?.[0] ?? 0);
+      where = ` at line ${pos.line}, column ${pos.col}`;
+      return visit.BREAK;
+    },
+  });
+  return where;
+}
+
 /** Parses YAML text, applies the environment and validates. `source` names the text in syntax errors. */
 export function parseConfig(yamlText: string, env: Env = process.env, source = '<file>'): AgentConfig {
   // merge: `<<` keys, which PyYAML (and so Patroni) supports.
-  const doc = parseDocument(yamlText, { merge: true });
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(yamlText, { merge: true, lineCounter });
   const error = doc.errors[0];
   if (error) {
     const where = error.linePos ? ` at line ${error.linePos[0].line}, column ${error.linePos[0].col}` : '';
     const detail = error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
     throw new ConfigError(source, `YAML syntax error${where}: ${detail}`);
   }
-  const root = applyEnv(doc.toJS(), env);
+  let raw: unknown;
+  try {
+    raw = doc.toJS();
+  } catch (err) {
+    // The document parsed, but building it failed: too many aliases (an alias bomb), a merge key
+    // (`<<`) whose source is not a mapping.
+    throw new ConfigError(source, `YAML error${badMergeAt(doc, lineCounter)}: ${(err as Error).message.split('\n')[0]}`);
+  }
+  checkNesting(raw, '');
+  const root = applyEnv(raw, env);
   if (!isMap(root)) throw new ConfigError(source, `expected a mapping of settings at the top level, got ${show(root)}`);
   return validateAgentConfig(root);
 }

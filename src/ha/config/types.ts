@@ -83,6 +83,10 @@ export interface AgentConfig {
     readonly bind_addr: HostPort;
     readonly partner_addrs: readonly HostPort[];
     readonly data_dir: string;
+    /** The cluster's shared secret: every request between members is signed with it. null: none (warned). */
+    readonly password: string | null;
+    /** Mutual TLS between members (certfile, keyfile, cafile); null: plain HTTP. */
+    readonly tls: { readonly certfile: string; readonly keyfile: string; readonly cafile: string } | null;
   };
   readonly bootstrap: {
     /** Seeds the `config` key once, at bootstrap; defaults filled in. */
@@ -117,6 +121,8 @@ export interface AgentConfig {
     readonly pg_ctl_timeout: number;
     /** The OS user PostgreSQL and its tools run as when the agent runs as root. */
     readonly run_as: string;
+    /** The pgpass file (0600) a replica's primary_conninfo names; null: `<name>.pgpass` beside data_dir. */
+    readonly pgpass: string | null;
   } | null;
   readonly tags: Tags;
   readonly watchdog: {
