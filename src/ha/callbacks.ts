@@ -7,6 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import type { Logger } from 'pino';
 import type { CallbackName } from './config/types.ts';
+import { withoutAgentSecrets } from './postgres/run-as.ts';
 
 export type CallbackRole = 'primary' | 'replica' | 'demoted';
 
@@ -37,7 +38,7 @@ export class CallbackRunner {
     if (previous && previous.exitCode === null && previous.signalCode === null) previous.kill('SIGKILL');
     const ids = this.userIds();
     try {
-      const child = spawn(cmd, [...args, action, role, this.opts.scope], { stdio: 'ignore', ...(ids ?? {}) });
+      const child = spawn(cmd, [...args, action, role, this.opts.scope], { stdio: 'ignore', env: withoutAgentSecrets(process.env), ...(ids ?? {}) });
       child.on('error', (err) => this.opts.logger.warn({ action, err: err.message }, `callback ${action} could not run`));
       child.on('exit', (code, signal) => {
         if (code !== 0) this.opts.logger.warn({ action, code, signal }, `callback ${action} ended with ${signal ?? `code ${code}`}`);

@@ -14,7 +14,7 @@ import type { Entry, HardState, Snapshot } from '../raft/core/types.ts';
 import { crc32 } from './crc32.ts';
 import { encodeEntry, encodeHardState } from './codec.ts';
 import { ENTRY_RANGE, HARD_STATE_KEY, entryKey } from './keys.ts';
-import { LevelRaftStore } from './level-raft-store.ts';
+import { LevelRaftStore, ensurePrivateDir } from './level-raft-store.ts';
 
 let root = '';
 let dirCount = 0;
@@ -112,7 +112,20 @@ describe('round trip', () => {
   test('the data directory is created private to its owner', async () => {
     const dir = path.join(freshDir(), 'nested');
     await withStore(dir, async () => {});
-    assert.equal(fs.statSync(dir).mode & 0o077, 0);
+    assert.equal(fs.statSync(dir).mode & 0o777, 0o700);
+    assert.equal(fs.statSync(path.dirname(dir)).mode & 0o777, 0o700, 'parents it creates too');
+  });
+
+  test('an existing data directory others may enter is narrowed to 0700, and its old mode reported', async () => {
+    const dir = freshDir();
+    fs.mkdirSync(dir, { mode: 0o755 });
+    fs.chmodSync(dir, 0o755);
+    assert.equal(await ensurePrivateDir(dir), 0o755);
+    assert.equal(fs.statSync(dir).mode & 0o777, 0o700);
+    assert.equal(await ensurePrivateDir(dir), null, 'already private: nothing to report');
+    fs.chmodSync(dir, 0o750);
+    await withStore(dir, async () => {});
+    assert.equal(fs.statSync(dir).mode & 0o777, 0o700, 'open() narrows it as well');
   });
 
   test('indexes beyond 2^32 keep their numeric order across the 32-bit boundary', async () => {

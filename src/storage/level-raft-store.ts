@@ -2,7 +2,7 @@
 // metadata blob, in LevelDB. The node runner writes each Ready here in one synced batch before
 // sending the messages that depend on it (types.ts, Ready), and on start loads it all back into
 // a MemoryStorage. load() refuses a store that is damaged or inconsistent (see validate.ts).
-import { mkdir, readdir } from 'node:fs/promises';
+import { chmod, mkdir, readdir, stat } from 'node:fs/promises';
 import { Level } from 'level';
 import type { Entry, HardState, Snapshot } from '../raft/core/types.ts';
 import { RaftError, invariant } from '../raft/core/errors.ts';
@@ -50,7 +50,7 @@ export class LevelRaftStore {
   private constructor(readonly dir: string, private readonly db: Level<Buffer, Buffer>) {}
 
   static async open(dir: string): Promise<LevelRaftStore> {
-    await mkdir(dir, { recursive: true, mode: 0o700 }); // the log holds cluster data: owner only
+    await ensurePrivateDir(dir);
     await refuseLostCurrent(dir);
     const db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
     try {
@@ -273,6 +273,20 @@ function deleteRange(from: number, to: number): Op[] {
 }
 
 const put = (key: Buffer, value: Buffer): Op => ({ type: 'put', key, value });
+
+/**
+ * Creates `dir` (and missing parents) owner-only, 0700: the log holds the cluster's data. An
+ * existing directory others may enter is narrowed to 0700; its old mode is returned so the agent
+ * can warn (null: nothing changed). LevelDB's files inside follow the umask; the directory is
+ * what keeps other users out.
+ */
+export async function ensurePrivateDir(dir: string): Promise<number | null> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const mode = (await stat(dir)).mode & 0o777;
+  if ((mode & 0o077) === 0) return null;
+  await chmod(dir, 0o700);
+  return mode;
+}
 
 // LevelDB found nothing under CURRENT but its other files are there: opening with
 // createIfMissing would start an empty store and the node would forget its vote and log, which

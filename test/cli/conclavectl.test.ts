@@ -7,13 +7,17 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { parse, stringify } from 'yaml';
 import { AgentCluster } from '../support/agents.ts';
 import { sleep } from '../support/processes.ts';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const CTL = join(REPO, 'bin', 'conclavectl.js');
 const NAMES = ['n1', 'n2', 'n3'];
+/** The REST API asks for these on every write; conclavectl finds them in the member config it is given. */
+const REST_AUTH = { username: 'operator', password: 'ctl-test-rest-pw' };
 let cluster: AgentCluster | null = null;
 let config = '';
 
@@ -27,9 +31,9 @@ interface Run {
  * Runs conclavectl asynchronously: a synchronous spawn would stop this process from reading the
  * agents' output, and an agent blocked on a full pipe stalls the cluster.
  */
-function ctl(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<Run> {
+function ctl(args: string[], opts: { input?: string; timeoutMs?: number; config?: string; env?: Record<string, string> } = {}): Promise<Run> {
   return new Promise((done) => {
-    const child = spawn(process.execPath, [CTL, '-c', config, ...args], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CTL, '-c', opts.config ?? config, ...args], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -87,7 +91,7 @@ const healthyList = (rows: ListRow[]): boolean =>
   rows.filter((r) => r.Role !== 'Leader').every((r) => ['Replica', 'Sync Standby'].includes(r.Role) && ['streaming', 'running'].includes(r.State));
 
 before(async () => {
-  cluster = await AgentCluster.create(NAMES.map((name) => ({ name })), { logLevel: 'info' });
+  cluster = await AgentCluster.create(NAMES.map((name) => ({ name })), { logLevel: 'info', restapi: { authentication: REST_AUTH } });
   await cluster.startAll();
   await cluster.waitForPrimary(NAMES, 90_000);
   await cluster.waitFor('both replicas streaming', async () => {
@@ -219,6 +223,34 @@ test('pause --wait and resume --wait', { timeout: 120_000 }, async (t) => {
   assert.equal(resumed.status, 0, resumed.stdout + resumed.stderr);
   assert.match(resumed.stdout, /Success: cluster management is resumed\n$/);
   assert.doesNotMatch((await ctl(['list'])).stdout, /Maintenance mode/);
+});
+
+test('REST credentials come from the environment or the configuration, never from the command line', { timeout: 120_000 }, async (t) => {
+  if (await missing('/config')) return t.skip('PATCH /config: GET /config answers 404');
+  // An operator's config without credentials: the member's, minus restapi.authentication.
+  const bare = parse(readFileSync(config, 'utf8')) as { restapi: Record<string, unknown> };
+  delete bare.restapi.authentication;
+  const bareConfig = join(c().node('n1').dir, 'ctl-without-credentials.yml');
+  writeFileSync(bareConfig, stringify(bare), { mode: 0o600 });
+
+  const denied = await ctl(['pause'], { config: bareConfig });
+  assert.equal(denied.status, 1);
+  assert.match(denied.stderr, /answered 401 .*CONCLAVE_CTL_USERNAME \/ CONCLAVE_CTL_PASSWORD/);
+
+  const viaCtlEnv = await ctl(['pause', '--wait'], { config: bareConfig, timeoutMs: 100_000, env: { CONCLAVE_CTL_USERNAME: REST_AUTH.username, CONCLAVE_CTL_PASSWORD: REST_AUTH.password } });
+  assert.equal(viaCtlEnv.status, 0, viaCtlEnv.stdout + viaCtlEnv.stderr);
+  // patronictl's variable names work as they do for an existing Patroni deployment.
+  const viaPatroniEnv = await ctl(['resume', '--wait'], { config: bareConfig, timeoutMs: 100_000, env: { PATRONI_RESTAPI_USERNAME: REST_AUTH.username, PATRONI_RESTAPI_PASSWORD: REST_AUTH.password } });
+  assert.equal(viaPatroniEnv.status, 0, viaPatroniEnv.stdout + viaPatroniEnv.stderr);
+  assert.doesNotMatch((await ctl(['list'])).stdout, /Maintenance mode/);
+
+  const onCommandLine = await ctl(['pause', '--password', 'typed-on-the-command-line'], { config: bareConfig });
+  assert.equal(onCommandLine.status, 2);
+  assert.match(onCommandLine.stderr, /^conclavectl: --password: conclavectl takes no password on the command line .*CONCLAVE_CTL_PASSWORD/);
+  assert.ok(!onCommandLine.stderr.includes('typed-on-the-command-line'), 'the refusal does not repeat it');
+  const inUrl = await ctl(['--url', `http://${REST_AUTH.username}:typed-on-the-command-line@127.0.0.1:${c().node('n1').apiPort}`, 'pause'], { config: bareConfig });
+  assert.equal(inUrl.status, 2);
+  assert.match(inUrl.stderr, /--url must not carry credentials/);
 });
 
 test('dsn: the leader by default, a member by name', async (t) => {

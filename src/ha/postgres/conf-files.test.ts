@@ -48,18 +48,18 @@ test('conninfo: bare safe values, quoted others, empty values left out', () => {
   assert.equal(conninfo({ host: 'h', port: 5432, user: 'u', password: '', dbname: undefined }), 'host=h port=5432 user=u');
 });
 
-test('primary_conninfo names the replication user, upstream, our member and sslmode=prefer', () => {
-  const text = primaryConninfo({ host: '10.0.0.1', port: 5433 }, { user: 'replicator', password: "p w'd", applicationName: 'node-b' });
-  assert.equal(text, "user=replicator password='p w\\'d' host=10.0.0.1 port=5433 application_name=node-b sslmode=prefer");
-  const noPassword = primaryConninfo({ host: 'h', port: 1 }, { user: 'r', password: '', applicationName: 'n' });
-  assert.doesNotMatch(noPassword, /password/);
+test('primary_conninfo names the replication user, its passfile (never a password), upstream, our member and sslmode=prefer', () => {
+  const text = primaryConninfo({ host: '10.0.0.1', port: 5433 }, { user: 'replicator', passfile: "/srv/p w'd.pgpass", applicationName: 'node-b' });
+  assert.equal(text, "user=replicator passfile='/srv/p w\\'d.pgpass' host=10.0.0.1 port=5433 application_name=node-b sslmode=prefer");
+  const noPassword = primaryConninfo({ host: 'h', port: 1 }, { user: 'r', passfile: null, applicationName: 'n' });
+  assert.doesNotMatch(noPassword, /pass/);
 });
 
 test('postgresql.conf: base include first, sorted parameters, managed ones left out, replica settings last', () => {
   const text = renderPostgresqlConf(
     {
       parameters: { work_mem: '8MB', port: 1, primary_conninfo: 'host=evil', log_line_prefix: "%m '%p' ", hba_file: '/x' },
-      recovery: { upstream: { host: 'h', port: 5432 }, slotName: 'node_b', user: 'rep', password: 'pw', applicationName: 'node-b' },
+      recovery: { upstream: { host: 'h', port: 5432 }, slotName: 'node_b', user: 'rep', passfile: '/p', applicationName: 'node-b' },
     },
     true,
     new Set(['port']),
@@ -69,13 +69,13 @@ test('postgresql.conf: base include first, sorted parameters, managed ones left 
     "include 'postgresql.base.conf'",
     "log_line_prefix = '%m ''%p'' '",
     "work_mem = '8MB'",
-    "primary_conninfo = 'user=rep password=pw host=h port=5432 application_name=node-b sslmode=prefer'",
+    "primary_conninfo = 'user=rep passfile=/p host=h port=5432 application_name=node-b sslmode=prefer'",
     "primary_slot_name = 'node_b'",
     "recovery_target_timeline = 'latest'",
   ]);
   const primary = renderPostgresqlConf({ parameters: {}, recovery: null }, false);
   assert.doesNotMatch(primary, /include|primary_|recovery_/);
-  const noUpstream = renderPostgresqlConf({ parameters: {}, recovery: { upstream: null, slotName: 'x', user: 'r', password: '', applicationName: 'n' } }, false);
+  const noUpstream = renderPostgresqlConf({ parameters: {}, recovery: { upstream: null, slotName: 'x', user: 'r', passfile: null, applicationName: 'n' } }, false);
   assert.doesNotMatch(noUpstream, /primary_conninfo|primary_slot_name/);
   assert.match(noUpstream, /recovery_target_timeline = 'latest'/);
   assert.throws(() => renderPostgresqlConf({ parameters: { 'bad name': 1 }, recovery: null }, false), /not a parameter name/);
@@ -90,12 +90,12 @@ test('files on disk: initdb conf kept as base, 0600 conf, hba lines, standby.sig
   assert.equal(readFileSync(join(dir, 'postgresql.base.conf'), 'utf8'), "shared_buffers = '16MB'\n");
   assert.equal(existsSync(join(dir, 'postgresql.conf')), false);
 
-  const recovery = { upstream: { host: 'h', port: 1 }, slotName: 's', user: 'r', password: 'secret', applicationName: 'n' };
+  const recovery = { upstream: { host: 'h', port: 1 }, slotName: 's', user: 'r', passfile: '/p', applicationName: 'n' };
   await writeConfFiles(runner, dir, { parameters: { work_mem: '4MB' }, pgHba: ['local all all trust', 'host all all 127.0.0.1/32 md5'], recovery });
   const conf = readFileSync(join(dir, 'postgresql.conf'), 'utf8');
   assert.match(conf, /^include 'postgresql.base.conf'$/m);
-  assert.match(conf, /password=secret/);
-  assert.equal(statSync(join(dir, 'postgresql.conf')).mode & 0o777, 0o600, 'it holds a password');
+  assert.match(conf, /passfile=\/p /);
+  assert.equal(statSync(join(dir, 'postgresql.conf')).mode & 0o777, 0o600, 'owner only, as PostgreSQL keeps its files');
   assert.match(readFileSync(join(dir, 'pg_hba.conf'), 'utf8'), /^local all all trust\nhost all all 127.0.0.1\/32 md5$/m);
   assert.equal(existsSync(join(dir, 'standby.signal')), true);
 

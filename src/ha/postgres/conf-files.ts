@@ -34,9 +34,14 @@ const MANAGED_HERE = new Set(['primary_conninfo', 'primary_slot_name', 'recovery
 export interface RecoverySettings {
   readonly upstream: PgEndpoint | null;
   readonly slotName: string | null;
-  /** The replication role's credentials, and our member name for application_name. */
+  /** The replication role, and our member name for application_name. */
   readonly user: string;
-  readonly password: string;
+  /**
+   * The pgpass file with the replication password (null: none is configured). The password
+   * itself is never written here: superusers and pg_read_all_settings could read it back with
+   * SHOW primary_conninfo, and a base backup of this directory would carry it along.
+   */
+  readonly passfile: string | null;
   readonly applicationName: string;
 }
 
@@ -85,11 +90,11 @@ export function conninfo(pairs: Readonly<Record<string, string | number | undefi
     .join(' ');
 }
 
-/** primary_conninfo for a replica of `upstream`. The password is in it: the file is 0600. */
-export function primaryConninfo(upstream: PgEndpoint, r: Pick<RecoverySettings, 'user' | 'password' | 'applicationName'>): string {
+/** primary_conninfo for a replica of `upstream`: the password comes from `passfile` (Patroni does the same on PG10+). */
+export function primaryConninfo(upstream: PgEndpoint, r: Pick<RecoverySettings, 'user' | 'passfile' | 'applicationName'>): string {
   return conninfo({
     user: r.user,
-    password: r.password,
+    passfile: r.passfile ?? undefined,
     host: upstream.host,
     port: upstream.port,
     application_name: r.applicationName,

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
 import { freePorts, makeTempDir, releasePorts, removeDir } from '../../../test/support/processes.ts';
+import { ProcScanner } from '../../../test/security/proc-scan.ts';
 import { slotNameFor } from './conf-files.ts';
 import { PostgresController } from './controller.ts';
 import type { PostgresControllerOptions } from './controller.ts';
@@ -24,9 +25,10 @@ const RUN_AS = 'postgres';
 const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
 
 const superuser = { username: 'postgres', password: 'su-secret' };
-// Quote, space and backslash: primary_conninfo quoting and PGPASSWORD must both get it right.
-const replication = { username: 'replicator', password: "re'pl pass\\" };
-const rewind = { username: 'rewinder', password: 'rw-secret' };
+// Quote, space, colon and backslash: the pgpass files must escape them as libpq reads them.
+const replication = { username: 'replicator', password: "re'pl: pass\\" };
+const rewind = { username: 'rewinder', password: 'rw:sec\\ret' };
+const PASSWORDS = [superuser.password, replication.password, rewind.password];
 const LINE_PREFIX = "%m [%p] it's \\ ";
 
 let root = '';
@@ -48,7 +50,8 @@ function makeController(name: string, port: number, overrides: Partial<PostgresC
     replication,
     rewind,
     // A replica whose upstream went away retries after 500 ms instead of 5 s.
-    parameters: { shared_buffers: '16MB', log_line_prefix: LINE_PREFIX, max_connections: 20, wal_retrieve_retry_interval: '500ms' },
+    // log_statement=all: a statement carrying a password would be in the server log.
+    parameters: { shared_buffers: '16MB', log_line_prefix: LINE_PREFIX, max_connections: 20, wal_retrieve_retry_interval: '500ms', log_statement: 'all' },
     pgHba: ['local all all trust', 'host all all 127.0.0.1/32 scram-sha-256', 'host replication all 127.0.0.1/32 scram-sha-256'],
     initdbOptions: [{ encoding: 'UTF8' }, { locale: 'C' }],
     runAs: RUN_AS,
@@ -198,6 +201,9 @@ test('initdb, start as primary, create roles, write rows', async () => {
   assert.deepEqual(settings, { prefix: LINE_PREFIX, cluster: 'conclave-test', hints: 'on', conns: '20', sb: '16MB' });
 
   await a.createRoles();
+  const serverLog = readFileSync(a.logFile, 'utf8');
+  assert.match(serverLog, /statement: /, 'statements are logged');
+  for (const password of PASSWORDS) assert.ok(!serverLog.includes(password), 'no password in the server log');
   const roles = await a.query<{ rolname: string; rolreplication: boolean; rolcanlogin: boolean }>(
     "SELECT rolname, rolreplication, rolcanlogin FROM pg_roles WHERE rolname IN ('replicator', 'rewinder') ORDER BY rolname",
   );
@@ -222,15 +228,53 @@ test('initdb, start as primary, create roles, write rows', async () => {
   assert.deepEqual(await ids(a), [1, 2, 3]);
 });
 
+/**
+ * Runs `action` while watching every process on the host; asserts that `program` was seen, that
+ * it got its password from a pgpass file, and that no password was on any command line or in any
+ * environment meanwhile.
+ */
+async function withoutPasswordsInProcesses<T>(program: string, action: () => Promise<T>): Promise<T> {
+  const scanner = new ProcScanner(PASSWORDS);
+  scanner.start(1);
+  let result: T;
+  try {
+    result = await action();
+  } finally {
+    await scanner.stop();
+  }
+  assert.deepEqual(scanner.leaks, [], 'no password on a command line or in an environment');
+  const runs = scanner.seen.get(program) ?? [];
+  assert.ok(runs.length > 0, `the scan saw ${program} run (${scanner.scans} scans)`);
+  for (const run of runs) {
+    assert.ok(run.env?.some((v) => v.startsWith('PGPASSFILE=')), `${program} gets a pgpass file`);
+    assert.ok(!run.env?.some((v) => v.startsWith('PGPASSWORD=')), `${program} gets no PGPASSWORD`);
+  }
+  return result!;
+}
+
 test('a replica cloned with pg_basebackup streams from the primary over its slot', async () => {
   const slot = slotNameFor('node-b');
   assert.equal(slot, 'node_b');
   await a.syncPhysicalSlots([slot]);
-  await b.basebackup(epA);
+  await withoutPasswordsInProcesses('pg_basebackup', () => b.basebackup(epA));
   assert.equal(statSync(b.dataDir).mode & 0o777, 0o700);
   assert.equal(statSync(b.dataDir).uid, postgresUid);
   await b.start({ role: 'replica', upstream: epA, slotName: slot });
   assert.ok(existsSync(join(b.dataDir, 'standby.signal')));
+
+  // The WAL receiver's password is in the pgpass file primary_conninfo names, nowhere in the data
+  // directory (a base backup of it would carry it along) nor in SHOW primary_conninfo.
+  const pgpass = statSync(b.pgpassFile);
+  assert.equal(pgpass.mode & 0o777, 0o600);
+  assert.equal(pgpass.uid, postgresUid);
+  assert.equal(readFileSync(b.pgpassFile, 'utf8'), `127.0.0.1:${epA.port}:*:replicator:re'pl\\: pass\\\\\n`);
+  const [shown] = await b.query<{ primary_conninfo: string }>('SHOW primary_conninfo');
+  assert.match(shown!.primary_conninfo, new RegExp(`passfile='?${b.pgpassFile}`));
+  for (const file of ['postgresql.conf', 'postgresql.auto.conf']) {
+    const text = readFileSync(join(b.dataDir, file), 'utf8');
+    for (const password of PASSWORDS) assert.ok(!text.includes(password), `no password in ${file}`);
+  }
+  assert.equal(statSync(b.logFile).mode & 0o777, 0o600, 'the server log is owner-only');
 
   const streaming = await until('node-b streaming', async () => {
     const s = await b.status();
@@ -285,7 +329,7 @@ test('the former primary diverges, is rewound against the new primary, and follo
   // rewind() runs first must cope with the standby.signal (single-user mode refuses it).
   await a.writeConfig({ role: 'replica', upstream: epB, slotName: slotNameFor('node-a') });
   assert.ok(existsSync(join(a.dataDir, 'standby.signal')));
-  assert.equal(await a.rewind(epB), 'rewound');
+  assert.equal(await withoutPasswordsInProcesses('pg_rewind', () => a.rewind(epB)), 'rewound');
   await a.start({ role: 'replica', upstream: epB, slotName: slotNameFor('node-a') });
   const status = await until('node-a streaming from node-b', async () => {
     const s = await a.status();

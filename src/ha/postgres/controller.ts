@@ -7,6 +7,10 @@
 // the agent can exit or crash without taking PostgreSQL down (reference §7, "Start"). Its output
 // goes to `<data_dir>/../<name>-postgres.log`, outside the data directory, which base backups and
 // rewinds replace.
+//
+// Passwords reach PostgreSQL's tools and a replica's WAL receiver only through pgpass files
+// (pgpass.ts), never a command line or the environment: a temporary one for pg_basebackup and
+// pg_rewind, and for primary_conninfo the file `pgpass` names (Patroni's postgresql.pgpass).
 import { closeSync, existsSync, fstatSync, openSync } from 'node:fs';
 import { chmod, open, readdir, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -18,10 +22,11 @@ import { conninfo, keepInitdbConfAsBase, removeSignalFiles, writeConfFiles } fro
 import { readControlData } from './control-data.ts';
 import { PostgresError } from './errors.ts';
 import { parseLsnOrNull } from './lsn.ts';
-import { connectHost, PgConnection, probe, replayTimeline } from './pg-client.ts';
+import { connectHost, PgConnection, probe, querySession, replayTimeline } from './pg-client.ts';
 import type { ConnectTarget } from './pg-client.ts';
 import { isProcessAlive, isPostgresAlive, killWithChildren, livePostmasterPid, pidFromFile, PID_FILE, signal, waitForExit } from './postmaster.ts';
-import { roleStatements } from './roles.ts';
+import { QUIET_SESSION_SQL, roleStatements } from './roles.ts';
+import { pgpassText, withPgpass } from './pgpass.ts';
 import { PgRunner, tailLines } from './run-as.ts';
 import { NOT_RUNNING, STATUS_SQL, statusFromRow } from './status.ts';
 import type { StatusRow } from './status.ts';
@@ -48,6 +53,12 @@ export interface PostgresControllerOptions {
   /** pg_ctl_timeout: how long a start, stop or promote may take. */
   timeoutMs: number;
   logger: Logger;
+  /**
+   * postgresql.pgpass: the file (0600, the run-as user's) a replica's primary_conninfo takes the
+   * replication password from. Default: `<name>.pgpass` beside the data directory, a place the
+   * run-as user can reach and that base backups and rewinds do not replace.
+   */
+  pgpass?: string | null;
 }
 
 const SIGNAL_OF: Readonly<Record<StopMode, NodeJS.Signals>> = { smart: 'SIGTERM', fast: 'SIGINT', immediate: 'SIGQUIT' };
@@ -75,6 +86,8 @@ export class PostgresController {
   readonly dataDir: string;
   /** Where the postmaster's stdout/stderr go. */
   readonly logFile: string;
+  /** The pgpass file primary_conninfo names (written only for a replica with a password). */
+  readonly pgpassFile: string;
   private readonly opts: PostgresControllerOptions;
   private readonly runner: PgRunner;
   private readonly conn: PgConnection;
@@ -98,6 +111,7 @@ export class PostgresController {
     this.dataDir = resolve(opts.dataDir);
     if (this.dataDir === '/') throw new PostgresError('ERR_PG_BAD_OPTION', 'the data directory cannot be /');
     this.logFile = join(dirname(this.dataDir), `${opts.name}-postgres.log`);
+    this.pgpassFile = resolve(opts.pgpass ?? join(dirname(this.dataDir), `${opts.name}.pgpass`));
     this.logger = opts.logger;
     this.runner = new PgRunner({ binDir: opts.binDir, runAs: opts.runAs, logger: opts.logger });
     this.superuserTarget = {
@@ -148,7 +162,13 @@ export class PostgresController {
    */
   async writeConfig(opts: StartOptions): Promise<void> {
     const r = this.opts.replication;
-    const recovery = opts.role === 'replica' ? { upstream: opts.upstream, slotName: opts.slotName, user: r.username, password: r.password, applicationName: this.name } : null;
+    let recovery = null;
+    if (opts.role === 'replica') {
+      const passfile = opts.upstream && r.password !== '' ? this.pgpassFile : null;
+      // Written before postgresql.conf names it, so a reload never finds the file missing.
+      if (opts.upstream && passfile) await this.runner.writeOwnedFile(passfile, pgpassText([{ ...opts.upstream, user: r.username, password: r.password }]));
+      recovery = { upstream: opts.upstream, slotName: opts.slotName, user: r.username, passfile, applicationName: this.name };
+    }
     // A replica never gets the managed list: promoted, it starts with the user's setting until its
     // agent (which sets the list before promoting in synchronous mode) says otherwise.
     const withDefaults = { ...CONF_DEFAULTS, ...this.parameters };
@@ -190,7 +210,8 @@ export class PostgresController {
     await chmod(this.dataDir, 0o700); // PostgreSQL refuses a data directory others can read
     await this.writeConfig(opts);
 
-    const logFd = openSync(this.logFile, 'a', 0o640);
+    // 0600 as PostgreSQL's own log_file_mode: a server log shows statements and their errors.
+    const logFd = openSync(this.logFile, 'a', 0o600);
     const logStart = fstatSync(logFd).size;
     let child;
     try {
@@ -321,13 +342,9 @@ export class PostgresController {
     const { superuser, replication, rewind } = this.opts;
     const rows = await this.conn.query<{ rolname: string }>('SELECT rolname FROM pg_catalog.pg_roles WHERE rolname = ANY($1)', [[replication.username, rewind.username]]);
     const sql = roleStatements({ superuser, replication, rewind }, new Set(rows.map((r) => r.rolname)), { ident: PgConnection.ident, literal: PgConnection.literal });
-    try {
-      await this.conn.query(sql, [], 30_000);
-    } catch (err) {
-      // A failed statement leaves the explicit transaction open and aborted on this connection.
-      await this.conn.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    }
+    // A session of its own: its logging is off before the passwords reach the server, and a
+    // failure leaves no aborted transaction behind on the controller's connection.
+    await querySession(this.superuserTarget, QUIET_SESSION_SQL, sql, 30_000);
     this.logger.info({ replication: replication.username, rewind: rewind.username }, 'roles created');
   }
 
@@ -345,7 +362,7 @@ export class PostgresController {
       await this.emptyDataDir();
       try {
         this.logger.info({ from, attempt }, 'pg_basebackup');
-        await this.runner.run('pg_basebackup', args, { env: passwordEnv(password), onStderr: progressReporter(this.logger, 'pg_basebackup') });
+        await withPgpass(this.runner, { ...from, user: username, password }, (env) => this.runner.run('pg_basebackup', args, { env, onStderr: progressReporter(this.logger, 'pg_basebackup') }));
         await chmod(this.dataDir, 0o700);
         return;
       } catch (err) {
@@ -375,7 +392,8 @@ export class PostgresController {
     const { username, password } = this.opts.rewind;
     const dsn = conninfo({ host: from.host, port: from.port, user: username, dbname: 'postgres' });
     this.logger.info({ from }, 'pg_rewind');
-    const { stdout, stderr } = await this.runner.run('pg_rewind', ['-D', this.dataDir, `--source-server=${dsn}`, '--progress'], { env: passwordEnv(password), onStderr: progressReporter(this.logger, 'pg_rewind') });
+    const args = ['-D', this.dataDir, `--source-server=${dsn}`, '--progress'];
+    const { stdout, stderr } = await withPgpass(this.runner, { ...from, user: username, password }, (env) => this.runner.run('pg_rewind', args, { env, onStderr: progressReporter(this.logger, 'pg_rewind') }));
     const outcome = /no rewind required/.test(`${stdout}\n${stderr}`) ? 'not-needed' : 'rewound';
     this.logger.info({ outcome }, 'pg_rewind done');
     return outcome;
@@ -541,10 +559,6 @@ export class PostgresController {
       await handle.close();
     }
   }
-}
-
-function passwordEnv(password: string): Record<string, string> {
-  return password === '' ? {} : { PGPASSWORD: password };
 }
 
 /** How often a long copy reports how far it got. */

@@ -24,7 +24,9 @@ export type PostgresErrorCode =
   /** There is no usable data directory (missing, or no pg_control). */
   | 'ERR_PG_NO_DATA'
   /** A configured option cannot be used (an initdb switch we set ourselves, a bad slot name). */
-  | 'ERR_PG_BAD_OPTION';
+  | 'ERR_PG_BAD_OPTION'
+  /** PostgreSQL or one of its tools would run as root: the agent is root and run_as is root or unset. */
+  | 'ERR_PG_RUN_AS_ROOT';
 
 export class PostgresError extends Error {
   readonly code: PostgresErrorCode;
@@ -37,7 +39,7 @@ export class PostgresError extends Error {
 
 /** A tool exited non-zero or was killed. */
 export class PgCommandError extends PostgresError {
-  /** The command line as run (never holds a password: those go through the environment). */
+  /** The command line as run (never holds a password: those go through a pgpass file). */
   readonly command: string;
   readonly exitCode: number | null;
   readonly signal: NodeJS.Signals | null;

@@ -170,6 +170,27 @@ export async function replayTimeline(target: ConnectTarget): Promise<number | nu
   }
 }
 
+/**
+ * Runs `setup`, then `statements`, on a connection of their own, and closes it. Nothing is
+ * retried on another connection: whatever `setup` set holds for exactly this session (a
+ * PgConnection would reconnect silently, and the statements could reach a session without it).
+ */
+export async function querySession(target: ConnectTarget, setup: string, statements: string, timeoutMs: number): Promise<void> {
+  const client = new pg.Client({ ...clientConfig(target), query_timeout: timeoutMs });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query(setup);
+    await client.query(statements);
+  } catch (err) {
+    // The message names the first line only (BEGIN): the statements may carry passwords.
+    if (err instanceof pg.DatabaseError && err.code) throw new PgQueryError(err.code, `${firstLine(statements)}: ${err.message} (SQLSTATE ${err.code})`, err);
+    throw new PostgresError('ERR_PG_UNAVAILABLE', `${firstLine(statements)}: ${(err as Error).message}`, { cause: err });
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 function firstLine(sql: string): string {
   const line = sql.trim().split('\n', 1)[0]!;
   return line.length > 80 ? `${line.slice(0, 77)}...` : line;

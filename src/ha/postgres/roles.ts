@@ -2,9 +2,10 @@
 // password, a replication role for standbys and base backups, and a rewind role that may read the
 // files pg_rewind compares (PG11+: EXECUTE on four file functions, no superuser needed).
 //
-// The statements carry passwords, so they run in one transaction with statement logging off; a
-// role equal to the superuser is left alone (it can do all of this already), and a rewind role
-// equal to the replication role gets both sets of rights.
+// The statements carry passwords, so they run in one transaction on a session whose statement
+// logging was turned off by an earlier query (QUIET_SESSION_SQL); a role equal to the superuser is
+// left alone (it can do all of this already), and a rewind role equal to the replication role gets
+// both sets of rights.
 import type { Credentials } from '../config/types.ts';
 
 export interface RoleSpec {
@@ -27,8 +28,21 @@ export interface Quoting {
 }
 
 /**
- * The statements, as one string for a single round trip; `existing` are the role names already
- * there (ALTER instead of CREATE).
+ * Session settings that keep the role statements out of the server log (also when one fails) and
+ * out of pg_stat_statements, for the statements' session. They must be a query of their own, sent
+ * first: log_statement judges, and logs, a whole query string when it arrives, so a SET inside the
+ * string with the passwords comes too late (Patroni sends its SETs separately for the same reason).
+ * Only the settings this server has are set (log_min_duration_sample is PG13+; the
+ * pg_stat_statements one exists only while the module is loaded).
+ */
+export const QUIET_SESSION_SQL = `SELECT pg_catalog.set_config(v.name, v.value, false) FROM (VALUES
+  ('log_statement', 'none'), ('log_min_duration_statement', '-1'), ('log_min_duration_sample', '-1'),
+  ('log_transaction_sample_rate', '0'), ('log_min_error_statement', 'panic'), ('pg_stat_statements.track_utility', 'off')
+) AS v(name, value) WHERE v.name IN (SELECT name FROM pg_catalog.pg_settings)`;
+
+/**
+ * The statements, as one string for a single round trip, to run after QUIET_SESSION_SQL on the
+ * same session; `existing` are the role names already there (ALTER instead of CREATE).
  */
 export function roleStatements(spec: RoleSpec, existing: ReadonlySet<string>, q: Quoting): string {
   const su = spec.superuser.username;
@@ -36,10 +50,6 @@ export function roleStatements(spec: RoleSpec, existing: ReadonlySet<string>, q:
     'BEGIN',
     // Bootstrap must not wait for a synchronous standby that does not exist yet.
     "SET LOCAL synchronous_commit = 'local'",
-    // Keep the passwords out of the server log, also when a statement fails.
-    "SET LOCAL log_statement = 'none'",
-    'SET LOCAL log_min_duration_statement = -1',
-    "SET LOCAL log_min_error_statement = 'panic'",
   ];
   if (spec.superuser.password !== '') out.push(`ALTER ROLE ${q.ident(su)} WITH PASSWORD ${q.literal(spec.superuser.password)}`);
 

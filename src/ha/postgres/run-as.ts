@@ -2,19 +2,20 @@
 //
 // PostgreSQL refuses to run as root, so an agent started as root (a container entrypoint, a
 // systemd unit without User=) runs the server and its tools as `runAs` and gives that user every
-// file it writes into the data directory. When the agent is not root it runs them as itself.
+// file it writes into the data directory. When the agent is not root it runs them as itself. A
+// root agent with no run-as user, or one that is root too, runs nothing (ERR_PG_RUN_AS_ROOT).
 //
-// Passwords never go on a command line (any local user can read those from /proc): callers pass
-// them in the environment (PGPASSWORD; /proc/<pid>/environ is readable by the owner and root only)
-// or in a file only the user can read. Messages are forced to the C locale so what we match on
-// ("no rewind required") and what we show operators does not depend on the host's language.
+// Passwords never go on a command line (any local user can read those from /proc) nor into the
+// environment: callers put them in a pgpass file only the user can read (pgpass.ts, initdb's
+// --pwfile). Messages are forced to the C locale so what we match on ("no rewind required") and
+// what we show operators does not depend on the host's language.
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { chmod, chown, mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { PgCommandError } from './errors.ts';
+import { PgCommandError, PostgresError } from './errors.ts';
 
 export interface OsUser {
   readonly name: string;
@@ -23,7 +24,7 @@ export interface OsUser {
 }
 
 export interface RunOptions {
-  /** Added to the environment, e.g. { PGPASSWORD }. */
+  /** Added to the environment, e.g. { PGPASSFILE }. */
   readonly env?: Readonly<Record<string, string>>;
   /** initdb: keep the agent's locale, so the cluster's default encoding/locale is the host's. */
   readonly keepLocale?: boolean;
@@ -68,13 +69,20 @@ export class PgRunner {
     return this.userLookup;
   }
 
-  /** The environment a tool runs with: ours minus PG* variables, C locale, plus `extra`. */
+  /** user(), refusing to run `tool` as root (lookupUser already refuses a run-as user that is root). */
+  private async toolUser(tool: string): Promise<OsUser | null> {
+    const user = await this.user();
+    if (user === null && process.getuid?.() === 0) {
+      throw new PostgresError('ERR_PG_RUN_AS_ROOT', `refusing to run ${tool} as root: set postgresql.run_as to the OS user that owns PostgreSQL (e.g. postgres)`);
+    }
+    return user;
+  }
+
+  /** The environment a tool runs with: ours minus PG*, CONCLAVE_* and PATRONI_* variables, C locale, plus `extra`. */
   env(extra: Readonly<Record<string, string>> = {}, keepLocale = false): Record<string, string> {
     const env: Record<string, string> = {};
-    for (const [key, value] of Object.entries(process.env)) {
-      // A PGHOST, PGDATA or PGPASSWORD of the agent's own environment must not redirect a tool.
-      if (value !== undefined && !key.startsWith('PG')) env[key] = value;
-    }
+    // A PGHOST, PGDATA or PGPASSWORD of the agent's own environment must not redirect a tool.
+    for (const [key, value] of Object.entries(withoutAgentSecrets(process.env))) if (!key.startsWith('PG')) env[key] = value;
     if (!keepLocale) {
       env.LC_ALL = 'C';
       env.LANG = 'C';
@@ -84,7 +92,7 @@ export class PgRunner {
 
   /** Runs a tool to completion; rejects with a PgCommandError naming it, its exit and stderr tail. */
   async run(tool: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-    const user = await this.user();
+    const user = await this.toolUser(tool);
     const command = [basename(tool), ...args].join(' ');
     this.logger.debug({ command, user: user?.name }, 'running');
     const child = spawn(this.bin(tool), args, {
@@ -120,7 +128,7 @@ export class PgRunner {
    * PostgreSQL down. The caller may still watch 'exit' while the agent lives.
    */
   async spawnDetached(tool: string, args: readonly string[], logFd: number): Promise<ChildProcess> {
-    const user = await this.user();
+    const user = await this.toolUser(tool);
     const command = [basename(tool), ...args].join(' ');
     this.logger.debug({ command, user: user?.name }, 'spawning');
     const child = spawn(this.bin(tool), args, {
@@ -138,9 +146,13 @@ export class PgRunner {
     return child;
   }
 
-  /** Creates `dir` (and parents) if missing, sets its mode and gives it to the user. */
+  /**
+   * Creates `dir` (and parents) if missing, sets its mode and gives it to the user. Parents we
+   * create are owner-only too (they hold the server log and the pgpass file); makeReachable lets
+   * the run-as user through them.
+   */
   async ensureDir(dir: string, mode = 0o700): Promise<void> {
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true, mode: 0o700 });
     await chmod(dir, mode);
     await this.giveToUser(dir);
     await this.makeReachable(dir);
@@ -171,7 +183,10 @@ export class PgRunner {
   /** Writes a file the user owns, atomically (temp file + rename), default mode 0600. */
   async writeOwnedFile(path: string, content: string, mode = 0o600): Promise<void> {
     const temp = `${path}.conclave-tmp`;
-    await writeFile(temp, content, { mode });
+    // A fresh file (O_EXCL): a leftover or planted symlink at the temp name (a pgpass file may
+    // live in /tmp) is removed, never followed, so a secret cannot be written somewhere else.
+    await rm(temp, { force: true });
+    await writeFile(temp, content, { mode, flag: 'wx' });
     await chmod(temp, mode); // the umask may have narrowed it
     await this.giveToUser(temp);
     await rename(temp, path);
@@ -188,16 +203,22 @@ export class PgRunner {
   }
 }
 
-async function lookupUser(runAs: string | null): Promise<OsUser | null> {
+/**
+ * The user a root agent switches to for PostgreSQL (null when the agent is not root, or no runAs
+ * is given). A run-as user that is root itself is refused: PostgreSQL must never run as root.
+ */
+export async function lookupUser(runAs: string | null): Promise<OsUser | null> {
   if (runAs === null || runAs === '' || process.getuid?.() !== 0) return null;
   // `id` asks NSS, so users from LDAP or sssd work as well as those in /etc/passwd.
   const [uid, gid] = await Promise.all([idOf(runAs, '-u'), idOf(runAs, '-g')]);
+  if (uid === 0) throw new PostgresError('ERR_PG_RUN_AS_ROOT', `postgresql.run_as is ${JSON.stringify(runAs)}, which is root: PostgreSQL must not run as root; name its own OS user (e.g. postgres)`);
   return { name: runAs, uid, gid };
 }
 
 function idOf(user: string, flag: '-u' | '-g'): Promise<number> {
   return new Promise((resolveId, rejectId) => {
-    execFile('id', [flag, user], { encoding: 'utf8', timeout: 5000 }, (error, stdout, stderr) => {
+    // Only PATH: the agent's environment may carry its secrets (CONCLAVE_*_PASSWORD).
+    execFile('id', [flag, user], { encoding: 'utf8', timeout: 5000, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' } }, (error, stdout, stderr) => {
       const value = Number(stdout.trim());
       if (error || !Number.isInteger(value)) {
         rejectId(new PgCommandError(`id ${flag} ${user}`, typeof error?.code === 'number' ? error.code : null, null, stderr.trim(), stdout, error ?? undefined));
@@ -209,6 +230,17 @@ function idOf(user: string, flag: '-u' | '-g'): Promise<number> {
 }
 
 /** The last `n` non-empty lines of a text. */
+/**
+ * `env` without the agent's configuration variables (CONCLAVE_CONFIGURATION, *_PASSWORD, ...):
+ * they hold its secrets, and neither PostgreSQL (whose superusers can run programs) nor a callback
+ * script needs them.
+ */
+export function withoutAgentSecrets(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) if (value !== undefined && !/^(CONCLAVE_|PATRONI_)/.test(key)) out[key] = value;
+  return out;
+}
+
 export function tailLines(text: string, n: number): string {
   return text
     .split('\n')
