@@ -110,6 +110,10 @@ export class Progress {
     }
     // In probe state only the rejection of the probe we sent (next - 1) counts.
     if (this.next - 1 !== rejected) return false;
+    // The follower rejects an entry it acknowledged before: it lost it (a disk that lied about a
+    // sync, or a peer's forged snapshot). next cannot go below match + 1, so probing again now would
+    // send the same append forever; the probe stays paused until the next heartbeat answer.
+    if (rejected <= this.match) return false;
     this.next = Math.max(Math.min(rejected, hint + 1), this.match + 1, 1);
     this.probeSent = false;
     return true;

@@ -7,6 +7,7 @@ import { RaftLog } from './log.ts';
 import { Progress } from './progress.ts';
 import { ReadOnly } from './read-only.ts';
 import { RaftError, invariant } from './errors.ts';
+import { implausibility } from './message-check.ts';
 
 export interface RaftConfig {
   id: NodeId;
@@ -25,6 +26,12 @@ export interface RaftConfig {
   maxApplyBytes?: number;
   /** Injected randomness: an integer in [0, n). Keeps the core deterministic under a seeded PRNG. */
   randomInt: (n: number) => number;
+  /**
+   * Why a leader's snapshot cannot be installed (its data does not decode as the application's
+   * state), or null. The core cannot judge the data itself; without this a bad snapshot is accepted
+   * and the application fails when it installs it.
+   */
+  checkSnapshot?: (snap: Snapshot) => string | null;
 }
 
 type Campaign = 'preElection' | 'election' | 'transfer';
@@ -49,6 +56,10 @@ export class Raft {
   /** Reads asked before this leader committed an entry of its term wait here (raft.md §5.9). */
   private pendingReadIndex: { context: string; from: NodeId }[] = [];
 
+  /** Messages step() dropped as impossible (message-check.ts), and the last reason, for status and tests. */
+  refusedMessages = 0;
+  lastRefusal: string | null = null;
+
   electionElapsed = 0;
   private heartbeatElapsed = 0;
   /** Ticks since this node started; the leader stamps each peer's last answer with it. */
@@ -70,6 +81,7 @@ export class Raft {
   private readonly maxInflight: number;
   private readonly maxUncommittedSize: number;
   private readonly randomInt: (n: number) => number;
+  private readonly checkSnapshot: ((snap: Snapshot) => string | null) | null;
 
   constructor(cfg: RaftConfig) {
     invariant(cfg.heartbeatTick > 0 && cfg.electionTick > cfg.heartbeatTick, 'electionTick must exceed heartbeatTick > 0');
@@ -82,6 +94,7 @@ export class Raft {
     this.maxInflight = cfg.maxInflightMsgs ?? 256;
     this.maxUncommittedSize = cfg.maxUncommittedSize ?? 64 << 20;
     this.randomInt = cfg.randomInt;
+    this.checkSnapshot = cfg.checkSnapshot ?? null;
     this.log = new RaftLog(cfg.storage, cfg.maxApplyBytes ?? 4 << 20);
 
     const { hardState, conf } = cfg.storage.initialState();
@@ -350,6 +363,14 @@ export class Raft {
   }
 
   step(m: Message): void {
+    const refusal = this.refusal(m);
+    if (refusal !== null) {
+      // Dropped, not thrown: the driver stops the node on any exception from the core, and a
+      // peer's impossible message must not stop this one (message-check.ts).
+      this.refusedMessages++;
+      this.lastRefusal = refusal;
+      return;
+    }
     if (!this.stepTerm(m)) return;
 
     if (m.type === 'vote' || m.type === 'preVote') {
@@ -368,6 +389,25 @@ export class Raft {
         this.stepFollower(m);
         break;
     }
+  }
+
+  /** Why `m` is impossible here, or null. Beyond message-check.ts: what only this node's state can tell. */
+  private refusal(m: Message): string | null {
+    const why = implausibility(m);
+    if (why !== null) return why;
+    if (m.to !== this.id) return `addressed to ${m.to}, this is ${this.id}`;
+    if (m.from === this.id) return `claims to come from this node (${this.id})`;
+    // A follower acknowledges only what a leader sent it, which is in the leader's log. A higher
+    // index would raise its match past our log: a quorum of such answers would stall commits for good.
+    if (m.type === 'appResp' && !m.reject && m.term === this.term && m.index > this.log.lastIndex()) {
+      return `acknowledges index ${m.index}, beyond the last index ${this.log.lastIndex()}`;
+    }
+    // Only a snapshot that would be installed is worth decoding (restore() skips the others).
+    if (m.type === 'snap' && this.checkSnapshot !== null && m.snapshot.meta.index > this.log.committed) {
+      const why = this.checkSnapshot(m.snapshot);
+      if (why !== null) return `snapshot at ${m.snapshot.meta.index} cannot be installed: ${why}`;
+    }
+    return null;
   }
 
   /** Term bookkeeping common to every role (etcd raft: Step). Returns whether to go on. */
