@@ -2,6 +2,8 @@
 // match on codes, never on messages). A refusal the handler decides itself is an ApiError with its
 // status; anything thrown from below (the store, PostgreSQL) is mapped here by its code.
 import type { FastifyReply } from 'fastify';
+import { checkNesting } from '../ha/config/load.ts';
+import { ConfigError } from '../ha/config/types.ts';
 
 /** A request refused on purpose: `status` and the sentence that names the problem. */
 export class ApiError extends Error {
@@ -47,9 +49,19 @@ export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** The request body as a JSON object; absent means {} when `optional`. */
-export function objectBody(body: unknown, optional: boolean): Record<string, unknown> {
+/**
+ * The request body as a JSON object; absent means {} when `optional`. Refused when nested deeper
+ * than any real request (400 naming where, with `name` as the root): a 1 MiB body can nest 500,000
+ * levels, and whatever walks it next (a merge, JSON.stringify in a message) would overflow the stack.
+ */
+export function objectBody(body: unknown, optional: boolean, name = 'body'): Record<string, unknown> {
   if (optional && (body === undefined || body === null || body === '')) return {};
   if (!isObject(body)) throw new ApiError(400, 'the body must be a JSON object');
+  try {
+    checkNesting(body, name);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ApiError(400, err.message);
+    throw err;
+  }
   return body;
 }

@@ -79,7 +79,8 @@ export function registerConfigApi(app: FastifyInstance, deps: ConfigApiDeps): vo
 
   app.patch('/config', async (req: FastifyRequest, reply: FastifyReply) => {
     try {
-      const patch = objectBody(req.body, false);
+      // objectBody refuses deep nesting before mergeConfigPatch recurses into it.
+      const patch = objectBody(req.body, false, 'config');
       const pinned = ifMatchRevision(req.headers['if-match']);
       for (let attempt = 0; attempt < PATCH_ATTEMPTS; attempt++) {
         const view = await store.getCluster();
@@ -103,7 +104,7 @@ export function registerConfigApi(app: FastifyInstance, deps: ConfigApiDeps): vo
 
   app.put('/config', async (req: FastifyRequest, reply: FastifyReply) => {
     try {
-      const config = objectBody(req.body, false);
+      const config = objectBody(req.body, false, 'config');
       const pinned = ifMatchRevision(req.headers['if-match']);
       validate(config);
       // Patroni writes unconditionally; with If-Match it is a compare-and-set (revision 0: create only).

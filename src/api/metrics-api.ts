@@ -66,7 +66,12 @@ function raftMetrics(out: Exposition, raft: RaftNode, elections: ElectionCounter
     .metric('conclave_raft_last_index', 'gauge', 'Last index in the Raft log.', st.lastIndex)
     .metric('conclave_raft_first_index', 'gauge', 'First index still in the Raft log (last - first = entries kept).', st.firstIndex)
     .metric('conclave_raft_snapshot_index', 'gauge', 'Raft log index covered by the latest snapshot.', Math.max(0, st.firstIndex - 1))
-    .metric('conclave_raft_elections_total', 'counter', 'Election campaigns this member started (became candidate or leader in a new term) since the agent started.', elections.count);
+    .metric('conclave_raft_elections_total', 'counter', 'Election campaigns this member started (became candidate or leader in a new term) since the agent started.', elections.count)
+    .metric('conclave_raft_refused_messages_total', 'counter', 'Raft messages from members dropped as impossible (bad terms, indexes, senders) since the agent started.', st.refusedMessages);
+  if (raft.auth?.enabled) {
+    const { refusedBy } = raft.auth.stats;
+    out.metric('conclave_raft_auth_refused_total', 'counter', 'Requests on the Raft port refused for want of valid proof of membership, by reason.', Object.entries(refusedBy).map(([reason, value]) => ({ labels: { reason }, value: value ?? 0 })));
+  }
   if (!isLeader) return;
   // Progress is the leader's knowledge; a follower's copy is meaningless (etcd raft: Progress).
   const transport = (st.transport ?? {}) as Record<string, { lastContact?: number | null } | undefined>;

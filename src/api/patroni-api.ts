@@ -81,7 +81,9 @@ function lagOk(deps: ApiDeps, q: Query): boolean {
 function tagsOk({ config }: ApiDeps, q: Query): boolean {
   for (const key of Object.keys(q)) {
     if (!key.startsWith('tag_')) continue;
-    const mine = config.tags.all[key.slice(4)];
+    // Own keys only: `tag_constructor` must not find Object.prototype.constructor.
+    const name = key.slice(4);
+    const mine = Object.hasOwn(config.tags.all, name) ? config.tags.all[name] : undefined;
     if (mine === undefined || mine === null) return false;
     const text = typeof mine === 'string' ? mine : String(mine).toLowerCase();
     if (text !== first(q, key)) return false;

@@ -15,11 +15,9 @@ import { registerClusterMembersApi } from '../api/cluster-members-api.ts';
 import { httpsOptions, registerWriteGuard } from '../api/security.ts';
 import { PostgresController } from './postgres/controller.ts';
 import { HaLoop } from './ha-loop.ts';
-import { registerPatroniApi, registerWitnessApi } from '../api/patroni-api.ts';
-import { registerSwitchoverApi } from '../api/switchover-api.ts';
-import { registerMemberApi } from '../api/member-api.ts';
-import { registerClusterApi } from '../api/cluster-api.ts';
-import { registerMetricsApi, registerWitnessMetricsApi } from '../api/metrics-api.ts';
+import { registerWitnessApi } from '../api/patroni-api.ts';
+import { registerDatabaseApi } from '../api/database-api.ts';
+import { registerWitnessMetricsApi } from '../api/metrics-api.ts';
 import { CallbackRunner } from './callbacks.ts';
 import { Fence } from './fence/fence.ts';
 
@@ -132,12 +130,7 @@ export class Agent {
     const loop = new HaLoop({ config: db, store: agent.store, pg, logger: logger.child({ layer: 'ha' }), now, onFatal: opts.onFatal, callbacks, fence });
     agent.db = { pg, loop, callbacks, fence };
 
-    registerPatroniApi(agent.apiApp, { config: db, loop, now });
-    registerSwitchoverApi(agent.apiApp, { store: agent.store, waitMs: 30_000 });
-    registerMemberApi(agent.apiApp, loop);
-    const clusterDeps = { config: db, store: agent.store, raft: agent.raft, loop, pg, now };
-    registerClusterApi(agent.apiApp, clusterDeps);
-    registerMetricsApi(agent.apiApp, clusterDeps);
+    registerDatabaseApi(agent.apiApp, { config: db, store: agent.store, raft: agent.raft, loop, pg, now, switchoverWaitMs: 30_000 });
     await agent.apiApp.listen({ host: config.restapi.listen.host, port: config.restapi.listen.port });
     loop.start();
     return agent;

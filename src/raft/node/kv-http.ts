@@ -70,6 +70,8 @@ export function registerKvApi(app: FastifyInstance, node: RaftNode): void {
       progress: st.role === 'leader' ? st.progress : undefined,
       transport: st.transport,
       rejectedRequests: st.rejected,
+      refusedMessages: st.refusedMessages,
+      lastRefusedMessage: st.lastRefusedMessage,
       // Requests refused for want of proof of membership, by reason (transport/auth.ts); null: authentication off.
       authentication: node.auth?.enabled ? { accepted: node.auth.stats.accepted, refused: node.auth.stats.refused, refusedBy: node.auth.stats.refusedBy, lastRefusal: node.auth.stats.lastRefusal } : null,
     };

@@ -178,6 +178,16 @@ export class RaftNode extends EventEmitter {
       heartbeatTick: this.opts.heartbeatTicks,
       applied: snap.meta.index,
       randomInt: (n) => randomInt(n),
+      // A leader's snapshot this node could not apply must be refused at the door: installed, its
+      // undecodable data would stop the node when applied.
+      checkSnapshot: (s) => {
+        try {
+          KvStateMachine.fromSnapshot(s.data, s.meta.index);
+          return null;
+        } catch (err) {
+          return (err as Error).message;
+        }
+      },
     });
   }
 
@@ -757,10 +767,12 @@ export class RaftNode extends EventEmitter {
     this.guard(() => this.raw.transferLeadership(target));
   }
 
-  status(): Status & { transport: unknown; rejected: number } {
+  status(): Status & { transport: unknown; rejected: number; refusedMessages: number; lastRefusedMessage: string | null } {
     const peers: Record<string, unknown> = {};
     for (const [id, st] of this.transport.stats()) peers[id] = st;
-    return { ...this.raw.status(), transport: peers, rejected: this.server?.stats.rejected ?? 0 };
+    // rejected: bodies the transport could not decode; refusedMessages: decoded messages the Raft
+    // rules found impossible (core/message-check.ts) and dropped.
+    return { ...this.raw.status(), transport: peers, rejected: this.server?.stats.rejected ?? 0, refusedMessages: this.raw.raft.refusedMessages, lastRefusedMessage: this.raw.raft.lastRefusal };
   }
 
   isLeader(): boolean {
