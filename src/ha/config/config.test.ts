@@ -237,6 +237,12 @@ test('every required key is named when missing', () => {
 /** One case per class of mistake: [description, edits to the minimal config, key, message]. */
 const BAD: [string, Tree, string, RegExp][] = [
   ['empty scope', { scope: ' ' }, 'scope', /must not be empty/],
+  ['a name that is a path', { name: 'a/../../b' }, 'name', /must not contain "\/"/],
+  ['a dot name', { name: '..' }, 'name', /must not be "\." or "\.\."/],
+  ['a name with a comma (a list entry of the sync key)', { name: 'a,b' }, 'name', /comma/],
+  ['a name with a line break', { name: 'a\nb' }, 'name', /control character/],
+  ['raft TLS incomplete', { 'raft.certfile': '/x.crt' }, 'raft.keyfile', /mutual TLS between members needs certfile, keyfile and cafile/],
+  ['an empty raft password', { 'raft.password': '' }, 'raft.password', /empty/],
   ['listen without port', { 'postgresql.listen': 'localhost' }, 'postgresql.listen', /^postgresql\.listen: expected "host:port", got "localhost"$/],
   ['listen port out of range', { 'restapi.listen': '127.0.0.1:70000' }, 'restapi.listen', /port must be 1 to 65535/],
   ['IPv6 address without port', { 'restapi.listen': '::1' }, 'restapi.listen', /expected "host:port", got "::1"/],

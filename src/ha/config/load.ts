@@ -449,8 +449,13 @@ function isAllowlistEntry(entry: string): boolean {
 function validateAgentConfig(root: Raw): AgentConfig {
   const scope = nonEmpty(root.scope, 'scope');
   const name = nonEmpty(root.name, 'name');
-  // The name is a key segment (members/<name>); a slash would put it somewhere else.
+  // The name is a key segment (members/<name>); a slash would put it somewhere else. It also
+  // names files beside the data directory (<name>.pgpass, <name>-postgres.log), a list entry of
+  // the sync key (comma-separated) and application_name: no dot names, commas or control characters.
   if (name.includes('/')) throw new ConfigError('name', `must not contain "/", got ${show(name)}`);
+  if (name === '.' || name === '..' || name.includes(',') || /[\u0000-\u001f\u007f]/.test(name)) {
+    throw new ConfigError('name', `must not be "." or "..", nor contain a comma or a control character, got ${show(name)}`);
+  }
   const namespace = namespaceOf(root.namespace);
   const api = section(root.restapi, 'restapi');
   const listen = hostPort(api.listen, 'restapi.listen', { wildcard: true });
