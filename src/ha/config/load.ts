@@ -453,7 +453,7 @@ function validateAgentConfig(root: Raw): AgentConfig {
   // names files beside the data directory (<name>.pgpass, <name>-postgres.log), a list entry of
   // the sync key (comma-separated) and application_name: no dot names, commas or control characters.
   if (name.includes('/')) throw new ConfigError('name', `must not contain "/", got ${show(name)}`);
-  if (name === '.' || name === '..' || name.includes(',') || /[\u0000-\u001f\u007f]/.test(name)) {
+  if (name === '.' || name === '..' || name.includes(',') || [...name].some((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f)) {
     throw new ConfigError('name', `must not be "." or "..", nor contain a comma or a control character, got ${show(name)}`);
   }
   const namespace = namespaceOf(root.namespace);
