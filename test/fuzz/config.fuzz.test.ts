@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { BlockList, isIP } from 'node:net';
 import { stringify } from 'yaml';
 import { parseConfig, validateDynamicConfig, MAX_CONFIG_DEPTH } from '../../src/ha/config/load.ts';
+import { minimalConfig } from '../support/configs.ts';
 import { ConfigError } from '../../src/ha/config/types.ts';
 import type { AgentConfig, DynamicConfig } from '../../src/ha/config/types.ts';
 import { hostileNumber, params } from './support.ts';
@@ -17,19 +18,7 @@ const RUNS = 500;
 
 type Tree = Record<string, unknown>;
 
-function minimal(): Tree {
-  return {
-    scope: 'demo',
-    name: 'n1',
-    restapi: { listen: '127.0.0.1:8008' },
-    raft: { self_addr: '127.0.0.1:2222', partner_addrs: ['127.0.0.1:2223', '127.0.0.1:2224'], data_dir: 'data/n1/raft' },
-    postgresql: {
-      listen: '127.0.0.1:5432',
-      data_dir: 'data/n1/pg',
-      authentication: { superuser: { username: 'postgres', password: 's' }, replication: { username: 'rep', password: 'r' } },
-    },
-  };
-}
+const minimal = minimalConfig;
 
 /** Every setting the loader reads (patroni.yml's names), so each gets its share of bad values. */
 const DYNAMIC_FIELDS = [

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { applyEnv, parseEnvList } from './env.ts';
 import { dynamicConfigToJson, loadConfigFile, parseConfig, validateDynamicConfig } from './load.ts';
+import { minimalConfig } from '../../../test/support/configs.ts';
 import { ConfigError } from './types.ts';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -15,19 +16,7 @@ const NO_ENV = {};
 type Tree = Record<string, unknown>;
 
 /** The smallest valid configuration; cases below change one thing in a copy of it. */
-function minimal(): Tree {
-  return {
-    scope: 'demo',
-    name: 'n1',
-    restapi: { listen: '127.0.0.1:8008' },
-    raft: { self_addr: '127.0.0.1:2222', partner_addrs: ['127.0.0.1:2223', '127.0.0.1:2224'], data_dir: 'data/n1/raft' },
-    postgresql: {
-      listen: '127.0.0.1:5432',
-      data_dir: 'data/n1/pg',
-      authentication: { superuser: { username: 'postgres', password: 's' }, replication: { username: 'rep', password: 'r' } },
-    },
-  };
-}
+const minimal = minimalConfig;
 
 /** minimal() with `edits` applied: dotted path → new value, undefined to delete the key. */
 function edited(edits: Tree): Tree {

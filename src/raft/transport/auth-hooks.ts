@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { AUTH_HEADER, AuthError, EPOCH_HEADER, STREAM_BODY, bodyDigest } from './auth.ts';
 import type { RaftAuth, VerifiedPeer } from './auth.ts';
+import { RAFT_STREAM_PATH } from './server.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -97,5 +98,5 @@ function headerText(req: FastifyRequest): string | undefined {
 }
 
 function isStreamRequest(req: FastifyRequest): boolean {
-  return req.method === 'POST' && req.url.endsWith('/raft/v1/stream');
+  return req.method === 'POST' && req.url.split('?', 1)[0]!.endsWith(RAFT_STREAM_PATH);
 }

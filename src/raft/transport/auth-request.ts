@@ -26,6 +26,7 @@ export async function raftRequest(auth: RaftAuth | null, url: string, opts: Raft
   const method = opts.method ?? 'GET';
   const body = typeof opts.body === 'string' ? Buffer.from(opts.body) : (opts.body ?? null);
   const deadline = performance.now() + opts.timeoutMs;
+  const dispatcher = opts.dispatcher ?? auth?.dispatcher() ?? null;
   for (let attempt = 0; ; attempt++) {
     const headers: Record<string, string> = {};
     if (opts.contentType) headers['content-type'] = opts.contentType;
@@ -39,7 +40,7 @@ export async function raftRequest(auth: RaftAuth | null, url: string, opts: Raft
       headersTimeout: left,
       bodyTimeout: left,
       signal: AbortSignal.timeout(left),
-      ...(opts.dispatcher ?? auth?.dispatcher() ? { dispatcher: (opts.dispatcher ?? auth?.dispatcher())! } : {}),
+      ...(dispatcher ? { dispatcher } : {}),
     });
     const payload = Buffer.from(await res.body.arrayBuffer());
     auth?.learn(target.origin, res.headers);
