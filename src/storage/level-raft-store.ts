@@ -46,6 +46,8 @@ export class LevelRaftStore {
   private bounds: Bounds = { first: null, last: null, snapIndex: 0, snapTerm: 0 };
   /** Operations run one at a time: each plans its batch from the bounds the previous one left. */
   private tail: Promise<unknown> = Promise.resolve();
+  /** The reclaim under way, if any; close() waits for it. */
+  private reclaiming: Promise<void> | null = null;
 
   private constructor(readonly dir: string, private readonly db: Level<Buffer, Buffer>) {}
 
@@ -121,7 +123,34 @@ export class LevelRaftStore {
       const next = to === last ? { ...this.bounds, first: null, last: null } : { ...this.bounds, first: to + 1 };
       // Not synced: losing a compaction in a crash only leaves covered entries, which load accepts.
       await this.write(deleteRange(first, to), false, next);
+      this.reclaim(to);
     });
+  }
+
+  /**
+   * Deleting entries only writes tombstones; LevelDB frees their bytes when a compaction reaches
+   * them, which at a few writes a second can be hours away, so the directory would grow long
+   * after the log stopped. Compacting the deleted range (and the superseded snapshot blobs below
+   * it in key order) right away keeps the directory near the size of what is live. It runs in
+   * LevelDB's background thread beside later writes, not in the serial queue, so saves never wait
+   * for it; one at a time, and a failure only leaves the space for LevelDB to reclaim itself.
+   */
+  private reclaim(to: number): void {
+    if (this.reclaiming) return;
+    // `level` is classic-level on Node; its type is the browser-neutral one, without compactRange.
+    const db = this.db as unknown as { compactRange(start: Buffer, end: Buffer): Promise<void> };
+    this.reclaiming = db
+      .compactRange(Buffer.from([0x00]), entryKey(to + 1))
+      .catch(() => undefined)
+      .finally(() => {
+        this.reclaiming = null;
+      });
+  }
+
+  /** Resolves once no reclaim is under way (tests measure the directory after it). */
+  async settled(): Promise<void> {
+    await this.tail;
+    while (this.reclaiming) await this.reclaiming;
   }
 
   /** A small blob the node keeps beside its log (e.g. cluster identity); synced. */
@@ -130,7 +159,10 @@ export class LevelRaftStore {
   }
 
   close(): Promise<void> {
-    return this.serial(() => this.db.close());
+    return this.serial(async () => {
+      if (this.reclaiming) await this.reclaiming;
+      await this.db.close();
+    });
   }
 
   private serial<T>(op: () => Promise<T>): Promise<T> {
