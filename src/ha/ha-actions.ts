@@ -86,7 +86,9 @@ async function run(action: Action, cluster: ClusterView | null, deps: ExecutorDe
             if ((await pg.postmasterPid()) !== null) await pg.stop('fast');
             await pg.rewind(action.upstream);
           } catch (err) {
-            state.rewindFailed = true;
+            // A rewind that never reached the point of changing the data directory (its source
+            // unreachable for now) is tried again next cycle; only a broken-off one needs a re-clone.
+            if ((err as { code?: string }).code !== 'ERR_PG_REWIND_UNTOUCHED') state.rewindFailed = true;
             state.memberState = 'stopped';
             throw err;
           }

@@ -11,6 +11,8 @@ import { conninfo, keepInitdbConfAsBase, primaryConninfo, quoteConfValue, quoteC
 import { PgRunner } from './run-as.ts';
 
 const dirs: string[] = [];
+/** What every connection to a peer carries so that a vanished peer is noticed (see PEER_CONNECTION_SETTINGS). */
+const PEER_SETTINGS = ' connect_timeout=5 keepalives=1 keepalives_idle=5 keepalives_interval=2 keepalives_count=3 tcp_user_timeout=10000';
 after(async () => {
   for (const dir of dirs) await removeDir(dir);
 });
@@ -50,7 +52,7 @@ test('conninfo: bare safe values, quoted others, empty values left out', () => {
 
 test('primary_conninfo names the replication user, its passfile (never a password), upstream, our member and sslmode=prefer', () => {
   const text = primaryConninfo({ host: '10.0.0.1', port: 5433 }, { user: 'replicator', passfile: "/srv/p w'd.pgpass", applicationName: 'node-b' });
-  assert.equal(text, "user=replicator passfile='/srv/p w\\'d.pgpass' host=10.0.0.1 port=5433 application_name=node-b sslmode=prefer");
+  assert.equal(text, "user=replicator passfile='/srv/p w\\'d.pgpass' host=10.0.0.1 port=5433 application_name=node-b sslmode=prefer" + PEER_SETTINGS);
   const noPassword = primaryConninfo({ host: 'h', port: 1 }, { user: 'r', passfile: null, applicationName: 'n' });
   assert.doesNotMatch(noPassword, /pass/);
 });
@@ -69,7 +71,7 @@ test('postgresql.conf: base include first, sorted parameters, managed ones left 
     "include 'postgresql.base.conf'",
     "log_line_prefix = '%m ''%p'' '",
     "work_mem = '8MB'",
-    "primary_conninfo = 'user=rep passfile=/p host=h port=5432 application_name=node-b sslmode=prefer'",
+    `primary_conninfo = 'user=rep passfile=/p host=h port=5432 application_name=node-b sslmode=prefer${PEER_SETTINGS}'`,
     "primary_slot_name = 'node_b'",
     "recovery_target_timeline = 'latest'",
   ]);

@@ -90,6 +90,25 @@ export function conninfo(pairs: Readonly<Record<string, string | number | undefi
     .join(' ');
 }
 
+/**
+ * libpq settings for every connection to another member's PostgreSQL (the walreceiver's,
+ * pg_basebackup's, pg_rewind's). Without them a peer that vanishes behind a partition is noticed
+ * by nobody: a connect waits out the kernel's SYN retries (about two minutes), and an established
+ * connection whose peer restarted while its packets were dropped stays half-open for good, since
+ * the waiting side has nothing in flight to time out (the system's keepalive starts after two
+ * hours). A real-process run saw pg_rewind hang that way for minutes, with its member unable to
+ * rejoin. With these a dead peer is found within about 11 s (5 s idle, then 3 probes 2 s apart),
+ * and data left unacknowledged for 10 s aborts the connection.
+ */
+export const PEER_CONNECTION_SETTINGS = {
+  connect_timeout: 5,
+  keepalives: 1,
+  keepalives_idle: 5,
+  keepalives_interval: 2,
+  keepalives_count: 3,
+  tcp_user_timeout: 10_000,
+} as const;
+
 /** primary_conninfo for a replica of `upstream`: the password comes from `passfile` (Patroni does the same on PG10+). */
 export function primaryConninfo(upstream: PgEndpoint, r: Pick<RecoverySettings, 'user' | 'passfile' | 'applicationName'>): string {
   return conninfo({
@@ -99,6 +118,7 @@ export function primaryConninfo(upstream: PgEndpoint, r: Pick<RecoverySettings, 
     port: upstream.port,
     application_name: r.applicationName,
     sslmode: 'prefer',
+    ...PEER_CONNECTION_SETTINGS,
   });
 }
 

@@ -8,11 +8,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
-import { freePorts, makeTempDir, releasePorts, removeDir } from '../../../test/support/processes.ts';
+import { freePorts, makeTempDir, releasePorts, removeDir, withTimeout } from '../../../test/support/processes.ts';
 import { ProcScanner } from '../../../test/security/proc-scan.ts';
 import { slotNameFor } from './conf-files.ts';
 import { PostgresController } from './controller.ts';
@@ -66,7 +66,7 @@ function makeController(name: string, port: number, overrides: Partial<PostgresC
 before(async () => {
   root = await makeTempDir('conclave-pgctl');
   chmodSync(root, 0o755); // the postgres user must reach the data directories inside
-  ports = await freePorts(2);
+  ports = await freePorts(3); // the third: a source that accepts connections and never answers
   epA = { host: '127.0.0.1', port: ports[0]! };
   epB = { host: '127.0.0.1', port: ports[1]! };
   a = makeController('node-a', epA.port);
@@ -329,6 +329,24 @@ test('the former primary diverges, is rewound against the new primary, and follo
   // rewind() runs first must cope with the standby.signal (single-user mode refuses it).
   await a.writeConfig({ role: 'replica', upstream: epB, slotName: slotNameFor('node-a') });
   assert.ok(existsSync(join(a.dataDir, 'standby.signal')));
+
+  // A source that cannot be reached leaves the target as it was, and says so: the HA loop then
+  // retries instead of declaring the rewind failed. One that accepts and never answers (its
+  // packets dropped by a partition) is given up within connect_timeout, not waited on for ever.
+  const closedPort = { host: '127.0.0.1', port: ports[2]! };
+  await assert.rejects(a.rewind(closedPort), hasCode('ERR_PG_REWIND_UNTOUCHED'));
+  const sockets: Socket[] = [];
+  const silent = createServer((socket) => sockets.push(socket));
+  await new Promise<void>((resolve) => silent.listen(closedPort.port, closedPort.host, resolve));
+  try {
+    const hung = (): Error => new Error('pg_rewind still waits on a silent source after 20 s');
+    await assert.rejects(withTimeout(a.rewind(closedPort), 20_000, hung), hasCode('ERR_PG_REWIND_UNTOUCHED'));
+  } finally {
+    for (const socket of sockets) socket.destroy(); // also ends a hung pg_rewind: its peer closes
+    await new Promise((resolve) => silent.close(resolve));
+  }
+  assert.equal((await a.controlData())?.timeline, 1, 'the failed attempts left the target on its own timeline');
+
   assert.equal(await withoutPasswordsInProcesses('pg_rewind', () => a.rewind(epB)), 'rewound');
   await a.start({ role: 'replica', upstream: epB, slotName: slotNameFor('node-a') });
   const status = await until('node-a streaming from node-b', async () => {

@@ -18,7 +18,7 @@ import type { Logger } from 'pino';
 import type { Credentials } from '../config/types.ts';
 import { initdbArgs, protectedArgs, protectedParameters, COMMAND_LINE_PARAMETERS } from './command-line.ts';
 import type { ParameterValue } from './conf-files.ts';
-import { conninfo, keepInitdbConfAsBase, removeSignalFiles, writeConfFiles } from './conf-files.ts';
+import { PEER_CONNECTION_SETTINGS, conninfo, keepInitdbConfAsBase, removeSignalFiles, writeConfFiles } from './conf-files.ts';
 import { readControlData } from './control-data.ts';
 import { PostgresError } from './errors.ts';
 import { parseLsnOrNull } from './lsn.ts';
@@ -355,7 +355,7 @@ export class PostgresController {
   async basebackup(from: PgEndpoint): Promise<void> {
     await this.assertStopped('basebackup');
     const { username, password } = this.opts.replication;
-    const dsn = conninfo({ host: from.host, port: from.port, user: username });
+    const dsn = conninfo({ host: from.host, port: from.port, user: username, ...PEER_CONNECTION_SETTINGS });
     const args = [`--pgdata=${this.dataDir}`, '-X', 'stream', `--dbname=${dsn}`, '--checkpoint=fast', '--no-password', '--progress'];
     let lastError: unknown;
     for (let attempt = 1; attempt <= 2; attempt++) {
@@ -390,10 +390,23 @@ export class PostgresController {
     if (!control) throw new PostgresError('ERR_PG_NO_DATA', `cannot rewind: no cluster in ${this.dataDir}`);
     if (control.state !== 'shut down' && control.state !== 'shut down in recovery') await this.crashRecovery(control.state);
     const { username, password } = this.opts.rewind;
-    const dsn = conninfo({ host: from.host, port: from.port, user: username, dbname: 'postgres' });
+    const dsn = conninfo({ host: from.host, port: from.port, user: username, dbname: 'postgres', ...PEER_CONNECTION_SETTINGS });
     this.logger.info({ from }, 'pg_rewind');
     const args = ['-D', this.dataDir, `--source-server=${dsn}`, '--progress'];
-    const { stdout, stderr } = await withPgpass(this.runner, { ...from, user: username, password }, (env) => this.runner.run('pg_rewind', args, { env, onStderr: progressReporter(this.logger, 'pg_rewind') }));
+    const reportProgress = progressReporter(this.logger, 'pg_rewind');
+    const stage = rewindStageTracker();
+    const onStderr = (chunk: string): void => {
+      stage.see(chunk);
+      reportProgress(chunk);
+    };
+    let output: { stdout: string; stderr: string };
+    try {
+      output = await withPgpass(this.runner, { ...from, user: username, password }, (env) => this.runner.run('pg_rewind', args, { env, onStderr }));
+    } catch (err) {
+      if (!stage.touchedTarget()) throw new PostgresError('ERR_PG_REWIND_UNTOUCHED', `pg_rewind from ${from.host}:${from.port} failed before changing the data directory; it can be retried: ${(err as Error).message}`, { cause: err });
+      throw err;
+    }
+    const { stdout, stderr } = output;
     const outcome = /no rewind required/.test(`${stdout}\n${stderr}`) ? 'not-needed' : 'rewound';
     this.logger.info({ outcome }, 'pg_rewind done');
     return outcome;
@@ -576,5 +589,24 @@ export function progressReporter(logger: Logger, tool: string, now: () => number
     if (!last || now() - reportedAt < PROGRESS_EVERY_MS) return;
     reportedAt = now();
     logger.info({ copiedMB: Math.round(Number(last[1]) / 1024), totalMB: Math.round(Number(last[2]) / 1024), percent: Number(last[3]) }, `${tool} progress`);
+  };
+}
+
+/**
+ * Follows pg_rewind's stderr to tell whether it has begun to change the target. Until it reports
+ * what it will copy it has only read (the source's file list, the target's WAL), so a failure up
+ * to there leaves the data directory intact; after it, PostgreSQL's own advice holds: a target
+ * whose rewind broke off needs a fresh copy.
+ */
+export function rewindStageTracker(): { see(chunk: string): void; touchedTarget(): boolean } {
+  let seen = '';
+  let touched = false;
+  return {
+    see(chunk) {
+      if (touched) return;
+      seen = (seen + chunk).slice(-4096);
+      touched = /need to copy|creating backup label|updating control file|syncing target data directory|Done!/.test(seen);
+    },
+    touchedTarget: () => touched,
   };
 }

@@ -26,7 +26,12 @@ export type PostgresErrorCode =
   /** A configured option cannot be used (an initdb switch we set ourselves, a bad slot name). */
   | 'ERR_PG_BAD_OPTION'
   /** PostgreSQL or one of its tools would run as root: the agent is root and run_as is root or unset. */
-  | 'ERR_PG_RUN_AS_ROOT';
+  | 'ERR_PG_RUN_AS_ROOT'
+  /**
+   * pg_rewind failed before it changed anything in the target (it could not reach the source, or
+   * lost it while comparing): the data directory is as it was, and the rewind may simply be retried.
+   */
+  | 'ERR_PG_REWIND_UNTOUCHED';
 
 export class PostgresError extends Error {
   readonly code: PostgresErrorCode;
