@@ -1,13 +1,16 @@
 // npm run jepsen -- --nemesis <a,b,...> --time <seconds> --seed <n> [--nodes 3|5] [--mode sync-strict|async] [--report <dir>]
 //
 // One real-process run (needs root: network namespaces). Prints the schedule, progress, each
-// checker's verdict, the counts and the failover times; writes history.json and report.html.
+// checker's verdict, the counts and the failover times; writes history.json and report.html, and
+// each agent's stdout as logs/<node>.log while the run goes on.
 // Exit status: 0 when every checker passed, 1 on any violation, 2 on bad arguments, 3 when the
 // harness itself failed (the cluster did not start, ...), 4 when a checker could not judge.
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MIN_NODES, NEMESES, nemesesFor } from './nemesis/index.ts';
-import { runJepsen, UNSAFE_NEMESES } from './run.ts';
+import { UNSAFE_NEMESES } from './nemesis/unsafe.ts';
+import { runJepsen } from './run.ts';
 import type { RunOptions } from './run.ts';
 import { summaryText, writeReport } from './report.ts';
 
@@ -17,7 +20,7 @@ const USAGE = 'usage: npm run jepsen -- --nemesis <a,b,...|all> --time <seconds>
 class ArgError extends Error {}
 
 export interface CliArgs {
-  readonly run: Omit<RunOptions, 'log'>;
+  readonly run: Omit<RunOptions, 'log' | 'agentLogDir'>;
   readonly reportDir: string | null;
 }
 
@@ -106,17 +109,20 @@ async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   console.log(`jepsen: seed ${args.run.seed}, ${args.run.nodes} nodes, mode ${args.run.mode}, ${args.run.timeSec} s, nemeses ${args.run.nemeses.join(',')}`);
+  // Chosen before the run, not after: the agents' logs are written into it while the run goes on.
+  const dir = args.reportDir ?? join(tmpdir(), 'conclave-jepsen', `seed-${args.run.seed}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  const logs = join(dir, 'logs');
   let result;
   try {
-    result = await runJepsen({ ...args.run, log: (line) => console.log(line) });
+    result = await runJepsen({ ...args.run, agentLogDir: logs, log: (line) => console.log(line) });
   } catch (err) {
     console.error(`jepsen: the run failed: ${(err as Error).stack ?? String(err)}`);
+    if (existsSync(logs)) console.error(`agent logs: ${logs}`);
     return 3;
   }
   console.log(summaryText(result));
-  const dir = args.reportDir ?? join(tmpdir(), 'conclave-jepsen', `seed-${args.run.seed}-${result.startedAtWall.replace(/[:.]/g, '-')}`);
   const files = await writeReport(result, dir);
-  console.log(`report: ${files.html}\nhistory: ${files.json}`);
+  console.log(`report: ${files.html}\nhistory: ${files.json}\nagent logs: ${logs}/<node>.log`);
   return result.valid === true ? 0 : result.valid === false ? 1 : 4;
 }
 

@@ -2,7 +2,8 @@
 // acknowledged insert's LSN and timeline, observations, store probes, samples, decisions,
 // verdicts), and one self-contained HTML page: a timeline of operations per node with the fault
 // windows shaded and the primary marked, and a latency plot over time (Jepsen's timeline and perf
-// checkers, jepsen.md §4). Inline SVG, no scripts, no dependencies.
+// checkers, jepsen.md §4). Inline SVG, no scripts, no dependencies. (The agents' logs beside them,
+// logs/<node>.log, are written while the run goes on: run/agent-logs.ts.)
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ClientOp, NemesisEvent, ObservationEvent } from './types.ts';

@@ -1,7 +1,8 @@
 // The shared vocabulary of the real-process harness (test/jepsen-like/real): the records a run
-// writes to its history, and the contract between the run (schedule, workload, checkers, report)
-// and the nemeses that inject faults. Times are milliseconds on the harness's one monotonic clock
-// (performance.now() of the harness process), never a node's wall clock.
+// writes to its history (observation() makes one of the harness's own), and the contract between
+// the run (schedule, workload, checkers, report) and the nemeses that inject faults. Times are
+// milliseconds on the harness's one monotonic clock (performance.now() of the harness process),
+// never a node's wall clock.
 import type { AgentCluster } from '../../support/agents.ts';
 import type { NetLab } from '../../support/netlab.ts';
 import type { Prng } from '../sim/prng.ts';
@@ -51,6 +52,11 @@ export interface ObservationEvent {
 }
 
 export type RunEvent = ClientOp | NemesisEvent | ObservationEvent;
+
+/** An observation stamped now; `data` is left out of the record when there is none. */
+export function observation(now: () => number, what: string, node: string | null, data?: Record<string, unknown>): ObservationEvent {
+  return data === undefined ? { type: 'observation', what, node, at: now() } : { type: 'observation', what, node, at: now(), data };
+}
 
 /** What a nemesis is given: the cluster, its network lab, the run's seeded PRNG and the history. */
 export interface FaultContext {
