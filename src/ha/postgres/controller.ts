@@ -304,11 +304,14 @@ export class PostgresController {
   private async replayTimeline(): Promise<number | null> {
     const { username, password } = this.opts.replication;
     const tli = await replayTimeline({ ...this.superuserTarget, user: username, password });
-    if (tli === null && !this.warnedNoReplayTimeline) {
+    if (!(tli instanceof Error)) return tli;
+    // Once per process: a missing pg_hba line would otherwise log this every cycle. A server
+    // shutting down or too busy to answer in time also lands here, hence the error in the line.
+    if (!this.warnedNoReplayTimeline) {
       this.warnedNoReplayTimeline = true;
-      this.logger.warn(`cannot ask the local standby its replay timeline over a replication connection as ${username} (does pg_hba allow replication from ${this.superuserTarget.host}?): its divergence is judged on its last restartpoint's timeline`);
+      this.logger.warn({ err: tli.message }, `cannot ask the local standby its replay timeline over a replication connection as ${username} to ${this.superuserTarget.host} (does pg_hba allow it?): its divergence is judged on its last restartpoint's timeline`);
     }
-    return tli;
+    return null;
   }
 
   /**

@@ -148,10 +148,11 @@ export async function probe(target: ConnectTarget): Promise<ProbeResult> {
 
 /**
  * The timeline this server's WAL replay is on, from IDENTIFY_SYSTEM over a physical replication
- * connection (a standby answers with its replay timeline; SQL has no function for it). null when
- * the connection is refused (no pg_hba replication line for `target`) or does not answer in time.
+ * connection (a standby answers with its replay timeline; SQL has no function for it). An Error
+ * saying why when there is no answer: the connection refused (no pg_hba replication line for
+ * `target`), no answer in time, or no timeline in it.
  */
-export async function replayTimeline(target: ConnectTarget): Promise<number | null> {
+export async function replayTimeline(target: ConnectTarget): Promise<number | Error> {
   const client = new pg.Client({ ...clientConfig(target), replication: 'true' } as pg.ClientConfig);
   client.on('error', () => undefined);
   let timer: NodeJS.Timeout | undefined;
@@ -161,9 +162,9 @@ export async function replayTimeline(target: ConnectTarget): Promise<number | nu
   try {
     const result = await Promise.race([client.connect().then(() => client.query<{ timeline: string | number }>('IDENTIFY_SYSTEM')), overrun]);
     const timeline = Number(result.rows[0]?.timeline);
-    return Number.isInteger(timeline) && timeline > 0 ? timeline : null;
-  } catch {
-    return null;
+    return Number.isInteger(timeline) && timeline > 0 ? timeline : new Error(`IDENTIFY_SYSTEM answered no timeline (${JSON.stringify(result.rows[0]?.timeline)})`);
+  } catch (err) {
+    return err instanceof Error ? err : new Error(String(err));
   } finally {
     clearTimeout(timer);
     await client.end().catch(() => undefined);
