@@ -131,7 +131,10 @@ export class LevelRaftStore {
    * Deleting entries only writes tombstones; LevelDB frees their bytes when a compaction reaches
    * them, which at a few writes a second can be hours away, so the directory would grow long
    * after the log stopped. Compacting the deleted range (and the superseded snapshot blobs below
-   * it in key order) right away keeps the directory near the size of what is live. It runs in
+   * it in key order) right away keeps the directory near the size of what is live. LevelDB never
+   * rewrites the deepest level that holds files, so when a flush lands there (a store with no other
+   * files) its dead entries go at the next compaction instead: at most two snapshot intervals of
+   * entries are ever on disk (measured over an hour at idle: docs/failover.md). It runs in
    * LevelDB's background thread beside later writes, not in the serial queue, so saves never wait
    * for it; one at a time, and a failure only leaves the space for LevelDB to reclaim itself.
    */
