@@ -178,6 +178,26 @@ describe('a Raft port behind the gate', () => {
     assert.match(gone.body.toString(), /ERR_REMOVED/);
   });
 
+  test("a stream refused for want of the epoch loses nothing: its first messages arrive, in order, and the peer is not reported unreachable", async () => {
+    // A Raft follower has only ever sent to the leader; when the leader dies, its first PreVote to
+    // the other survivor opens a stream with no epoch. Dropping it would cost an election timeout.
+    const before = received.length;
+    const epochRefusals = serverAuth.stats.refusedBy.epoch;
+    const unreachable: string[] = [];
+    const a = new PeerTransport({ auth: member('a'), timeoutMs: 2000, onUnreachable: (p) => unreachable.push(p) });
+    a.setPeers({ b: url });
+    a.send([1, 2, 3].map((commit) => ({ ...heartbeat('a'), commit })));
+    const deadline = Date.now() + 5000;
+    while (received.length < before + 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    const stats = a.stats().get('b')!;
+    await a.close();
+    assert.equal(serverAuth.stats.refusedBy.epoch, epochRefusals + 1, 'the first stream was refused for its epoch');
+    assert.deepEqual(received.slice(before).map((m) => (m as { commit: number }).commit), [1, 2, 3]);
+    assert.deepEqual(unreachable, []);
+    assert.equal(stats.dropped, 0);
+    assert.equal(stats.failed, 0);
+  });
+
   test('the message stream: a member streams, a stranger is refused and delivers nothing', async () => {
     const before = received.length;
     const a = new PeerTransport({ auth: member('a'), timeoutMs: 2000 });
