@@ -188,7 +188,7 @@ export class PeerTransport {
         bodyTimeout: 0,
       })
       .then(async (res) => {
-        // A refusal for want of a current epoch teaches the one to sign for: the next stream will.
+        // A refusal for want of a current epoch teaches the one to sign for, and its frames go again.
         this.auth?.learn(peer.url.origin, res.headers);
         if (res.statusCode !== 200) {
           const reason = await errorText(res.body);
@@ -318,7 +318,7 @@ class Peer {
     this.sizes = [];
     this.head = 0;
     this.bytes = 0;
-    for (const m of [...msgs]) this.enqueue(m, sizeOf(m));
+    for (const m of msgs) this.enqueue(m, sizeOf(m));
     rest.forEach((m, i) => this.enqueue(m, restSizes[i]));
   }
 
