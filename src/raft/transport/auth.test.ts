@@ -178,11 +178,11 @@ describe('a Raft port behind the gate', () => {
     assert.match(gone.body.toString(), /ERR_REMOVED/);
   });
 
-  test("a stream refused for want of the epoch loses nothing: its first messages arrive, in order, and the peer is not reported unreachable", async () => {
+  test('a stream refused for want of the epoch loses nothing: its first messages arrive, in order, and the peer is not reported unreachable', async () => {
     // A Raft follower has only ever sent to the leader; when the leader dies, its first PreVote to
     // the other survivor opens a stream with no epoch. Dropping it would cost an election timeout.
     const before = received.length;
-    const epochRefusals = serverAuth.stats.refusedBy.epoch;
+    const epochRefusals = serverAuth.stats.refusedBy.epoch ?? 0;
     const unreachable: string[] = [];
     const a = new PeerTransport({ auth: member('a'), timeoutMs: 2000, onUnreachable: (p) => unreachable.push(p) });
     a.setPeers({ b: url });
