@@ -88,25 +88,20 @@ export class StandInPostgres {
   async postmasterPid(): Promise<number | null> {
     return this.pg.running ? 4242 : null;
   }
-  async applyParameters(): Promise<void> {
-    this.calls.push('applyParameters');
-  }
-  async reload(): Promise<void> {
-    this.calls.push('reload');
-  }
-  async restart(): Promise<void> {
-    this.calls.push('restart');
-  }
-  async stop(): Promise<void> {
-    this.calls.push('stop');
-  }
-  async basebackup(): Promise<void> {
-    this.calls.push('basebackup');
-  }
-  async start(): Promise<void> {
-    this.calls.push('start');
-  }
+  // Operations that change PostgreSQL succeed at once and are only recorded.
+  readonly applyParameters = this.recorded('applyParameters');
+  readonly reload = this.recorded('reload');
+  readonly restart = this.recorded('restart');
+  readonly stop = this.recorded('stop');
+  readonly basebackup = this.recorded('basebackup');
+  readonly start = this.recorded('start');
   async close(): Promise<void> {}
+
+  private recorded(name: string): () => Promise<void> {
+    return async () => {
+      this.calls.push(name);
+    };
+  }
 }
 
 export const RUNNING_REPLICA: PgStatus = {
