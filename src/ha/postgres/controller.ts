@@ -402,14 +402,10 @@ export class PostgresController {
       stage.see(chunk);
       reportProgress(chunk);
     };
-    let output: { stdout: string; stderr: string };
-    try {
-      output = await withPgpass(this.runner, { ...from, user: username, password }, (env) => this.runner.run('pg_rewind', args, { env, onStderr }));
-    } catch (err) {
-      if (!stage.touchedTarget()) throw new PostgresError('ERR_PG_REWIND_UNTOUCHED', `pg_rewind from ${from.host}:${from.port} failed before changing the data directory; it can be retried: ${(err as Error).message}`, { cause: err });
-      throw err;
-    }
-    const { stdout, stderr } = output;
+    const { stdout, stderr } = await withPgpass(this.runner, { ...from, user: username, password }, (env) => this.runner.run('pg_rewind', args, { env, onStderr })).catch((err: unknown) => {
+      if (stage.touchedTarget()) throw err;
+      throw new PostgresError('ERR_PG_REWIND_UNTOUCHED', `pg_rewind from ${from.host}:${from.port} failed before changing the data directory; it can be retried: ${(err as Error).message}`, { cause: err });
+    });
     const outcome = /no rewind required/.test(`${stdout}\n${stderr}`) ? 'not-needed' : 'rewound';
     this.logger.info({ outcome }, 'pg_rewind done');
     return outcome;
@@ -601,7 +597,7 @@ export function progressReporter(logger: Logger, tool: string, now: () => number
  * to there leaves the data directory intact; after it, PostgreSQL's own advice holds: a target
  * whose rewind broke off needs a fresh copy.
  */
-export function rewindStageTracker(): { see(chunk: string): void; touchedTarget(): boolean } {
+function rewindStageTracker(): { see(chunk: string): void; touchedTarget(): boolean } {
   let seen = '';
   let touched = false;
   return {

@@ -143,7 +143,7 @@ export class PeerTransport {
     while (!peer.closed && peer.length > 0 && peer.inflight.length < this.opts.maxInflightFrames) {
       const stream = peer.stream ?? this.open(peer);
       const batch = peer.take(this.opts.maxBatchMessages, this.opts.maxBatchBytes);
-      peer.inflight.push({ at: performance.now(), count: batch.length, msgs: batch });
+      peer.inflight.push({ at: performance.now(), msgs: batch });
       stream.body.write(encodeFrame(batch, stream.sign));
     }
   }
@@ -215,7 +215,7 @@ export class PeerTransport {
   }
 
   private acked(peer: Peer, frames: number): void {
-    for (let i = 0; i < frames && peer.inflight.length > 0; i++) peer.stats.sent += peer.inflight.shift()!.count;
+    for (let i = 0; i < frames && peer.inflight.length > 0; i++) peer.stats.sent += peer.inflight.shift()!.msgs.length;
     peer.stats.lastContact = performance.now();
     if (peer.length > 0) this.schedule(peer);
   }
@@ -226,7 +226,7 @@ export class PeerTransport {
     peer.stream = null;
     stream.abort.abort();
     stream.body.destroy();
-    for (const f of peer.inflight) peer.stats.dropped += f.count;
+    for (const f of peer.inflight) peer.stats.dropped += f.msgs.length;
     peer.inflight = [];
     if (peer.closed) return;
     peer.stats.failed++;
@@ -264,7 +264,7 @@ class Peer {
   path: string;
   stream: Stream | null = null;
   /** Frames written and not yet acknowledged, with their messages (resent if the stream is refused for its epoch). */
-  inflight: { at: number; count: number; msgs: Message[] }[] = [];
+  inflight: { at: number; msgs: Message[] }[] = [];
   scheduled = false;
   closed = false;
   private msgs: Message[] = [];
@@ -341,7 +341,7 @@ class Peer {
     this.stream.abort.abort();
     this.stream.body.destroy();
     this.stream = null;
-    for (const f of this.inflight) this.stats.dropped += f.count;
+    for (const f of this.inflight) this.stats.dropped += f.msgs.length;
     this.inflight = [];
   }
 
