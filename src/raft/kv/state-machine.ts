@@ -8,6 +8,7 @@ import { decodeCommand, limitViolation } from './commands.ts';
 import type { CasOp, KeyValue, KvCommand, KvErrorCode, KvErrorResult, KvOp, KvResult, LeaseInfo, LeaseRevokeOp } from './commands.ts';
 import { decodeSnapshot, encodeSnapshot } from './snapshot.ts';
 import type { Session } from './snapshot.ts';
+import { SortedKeys } from './sorted-keys.ts';
 
 /**
  * Sessions kept for exactly-once retries. Beyond this, the session whose last entry is oldest is
@@ -44,8 +45,8 @@ export class KvStateMachine {
   private applied = 0;
   private rev = 0;
   private readonly kvs = new Map<string, KeyValue>();
-  /** The keys of `kvs`, sorted (UTF-16 code unit order, JavaScript's `<`), for range and snapshot. */
-  private readonly keys: string[] = [];
+  /** The keys of `kvs`, sorted, for range and snapshot. */
+  private readonly keys = new SortedKeys();
   /** Iteration order is least recently used first: a touched session is deleted and re-inserted. */
   private readonly sessions = new Map<string, Session>();
   /** Iteration order is never observed: everything handed out or snapshotted is sorted by id. */
@@ -83,11 +84,7 @@ export class KvStateMachine {
 
   /** Every key starting with `prefix`, sorted by key; the empty prefix lists all keys. */
   range(prefix: string): KeyValue[] {
-    const out: KeyValue[] = [];
-    for (let i = lowerBound(this.keys, prefix); i < this.keys.length && this.keys[i].startsWith(prefix); i++) {
-      out.push(this.kvs.get(this.keys[i]) as KeyValue);
-    }
-    return out;
+    return this.keys.withPrefix(prefix).map((k) => this.kvs.get(k) as KeyValue);
   }
 
   /** A lease with its attached keys, or null if there is none by that id. */
@@ -149,7 +146,7 @@ export class KvStateMachine {
     return encodeSnapshot({
       appliedIndex: this.applied,
       revision: this.rev,
-      kvs: this.keys.map((k) => this.kvs.get(k) as KeyValue),
+      kvs: this.keys.all().map((k) => this.kvs.get(k) as KeyValue),
       sessions: [...this.sessions],
       leases: this.leases(),
     });
@@ -174,7 +171,7 @@ export class KvStateMachine {
     sm.rev = state.revision;
     for (const kv of state.kvs) {
       sm.kvs.set(kv.key, kv);
-      sm.keys.push(kv.key); // decodeSnapshot checked they are sorted
+      sm.keys.append(kv.key); // decodeSnapshot checked they are sorted
     }
     for (const [clientId, session] of state.sessions) sm.sessions.set(clientId, session);
     // decodeSnapshot checked that these keys and the keys' lease fields agree.
@@ -213,15 +210,13 @@ export class KvStateMachine {
       case 'cas':
         return this.compareAndSet(op, changes);
       case 'deletePrefix': {
-        const lo = lowerBound(this.keys, op.prefix);
-        let hi = lo;
-        while (hi < this.keys.length && this.keys[hi].startsWith(op.prefix)) hi++;
+        const removed = this.keys.removePrefix(op.prefix);
         // One revision for the whole deletion, as etcd's DeleteRange (sub-revisions aside).
-        if (hi > lo) {
+        if (removed.length > 0) {
           this.rev++;
-          this.forget(this.keys.splice(lo, hi - lo), changes);
+          this.forget(removed, changes);
         }
-        return Object.freeze({ type: op.type, revision: this.rev, deleted: hi - lo });
+        return Object.freeze({ type: op.type, revision: this.rev, deleted: removed.length });
       }
       case 'leaseGrant': {
         // Granting an existing lease is a renewal with a new TTL (the leader restarts its countdown).
@@ -294,7 +289,7 @@ export class KvStateMachine {
       version: prev === null ? 1 : prev.version + 1,
       lease,
     });
-    if (prev === null) this.keys.splice(lowerBound(this.keys, key), 0, key);
+    if (prev === null) this.keys.insert(key);
     else this.detach(prev);
     if (lease !== null) (this.leaseTable.get(lease) as Lease).keys.add(key);
     this.kvs.set(key, kv);
@@ -304,11 +299,7 @@ export class KvStateMachine {
 
   /** Removes existing keys, given sorted (not necessarily adjacent); the caller bumped the revision. */
   private removeKeys(keys: readonly string[], changes: KeyChange[]): void {
-    for (const key of keys) {
-      const at = lowerBound(this.keys, key);
-      invariant(this.keys[at] === key, `kv remove of missing key ${key}`);
-      this.keys.splice(at, 1);
-    }
+    for (const key of keys) invariant(this.keys.remove(key), `kv remove of missing key ${key}`);
     this.forget(keys, changes);
   }
 
@@ -345,16 +336,4 @@ function leaseInfo(id: string, lease: Lease): LeaseInfo {
 
 function errorResult(error: KvErrorCode, message: string): KvErrorResult {
   return Object.freeze({ type: 'error', error, message });
-}
-
-/** First position whose key is >= `key`. */
-function lowerBound(sorted: readonly string[], key: string): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (sorted[mid] < key) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
