@@ -46,6 +46,8 @@ export class LevelRaftStore {
   private bounds: Bounds = { first: null, last: null, snapIndex: 0, snapTerm: 0 };
   /** Operations run one at a time: each plans its batch from the bounds the previous one left. */
   private tail: Promise<unknown> = Promise.resolve();
+  /** Operations queued or under way; with none, the next one starts synchronously (serial). */
+  private running = 0;
   /** The reclaim under way, if any; close() waits for it. */
   private reclaiming: Promise<void> | null = null;
 
@@ -168,9 +170,19 @@ export class LevelRaftStore {
     });
   }
 
+  /**
+   * Runs `op` after every operation queued before it. With none under way it starts at once, in
+   * the caller's turn, rather than a microtask later: the leader calls save() before it writes its
+   * appends to the followers, so its own disk write is already running while those go out.
+   */
   private serial<T>(op: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(op);
-    this.tail = run.catch(() => undefined);
+    const run = this.running === 0 ? startNow(op) : this.tail.then(op);
+    this.running++;
+    const settled = run.then(
+      () => void this.running--,
+      () => void this.running--,
+    );
+    this.tail = settled;
     return run;
   }
 
@@ -291,6 +303,15 @@ export class LevelRaftStore {
     if (err instanceof RaftError) return err;
     if (levelCode(err) === 'LEVEL_CORRUPTION') return this.corrupt(`LevelDB reports corruption: ${levelMessage(err)}`, err);
     return err;
+  }
+}
+
+/** Calls `op` now; a synchronous throw becomes a rejection, as it would inside a .then(). */
+function startNow<T>(op: () => Promise<T>): Promise<T> {
+  try {
+    return op();
+  } catch (err) {
+    return Promise.reject(err);
   }
 }
 

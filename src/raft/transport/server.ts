@@ -171,9 +171,11 @@ export function registerRaftServer(app: FastifyInstance, opts: RaftServerOptions
  * Acks are coalesced: a write costs a syscall, and on this kind of machine syscalls on loopback
  * sockets are a large part of a message's cost. Acks go out at once when many are owed, otherwise
  * within ACK_DELAY_MS. They drive only the sender's flow-control window and stall detection, both
- * sized far above that delay; Raft's own answers travel as messages, not acks.
+ * sized far above that delay (the node's stall timeout is at least 200 ms); Raft's own answers
+ * travel as messages, not acks. At 5 ms, a write a millisecond cost each side of every stream an
+ * extra wakeup for every few writes, on a machine where a wakeup is a good part of a hop's time.
  */
-const ACK_DELAY_MS = 5;
+const ACK_DELAY_MS = 50;
 const ACK_BATCH = 16;
 
 class AckBatcher {
