@@ -217,16 +217,22 @@ export function validateCommand(value: unknown): KvCommand {
   return { clientId, seq, op: validateOp(type, cmd.op) };
 }
 
+// Module-level rather than closures inside validateOp: every replica decodes every entry, and
+// making these functions afresh per entry showed in a busy node's profile.
+const PUT_FIELDS = ['type', 'key', 'value'];
+const PUT_FIELDS_LEASED = [...PUT_FIELDS, 'lease'];
+const CAS_FIELDS = ['type', 'key', 'expectRevision', 'value'];
+const CAS_FIELDS_LEASED = [...CAS_FIELDS, 'lease'];
+const key = (raw: unknown): string => expectString(raw, 'command.op.key', fail, { nonEmpty: true });
+const lease = (raw: unknown): string => expectString(raw, 'command.op.lease', fail, { nonEmpty: true, maxBytes: MAX_LEASE_ID_BYTES });
+
 function validateOp(type: KvOpType, value: unknown): KvOp {
-  const key = (raw: unknown): string => expectString(raw, 'command.op.key', fail, { nonEmpty: true });
-  const lease = (raw: unknown): string => expectString(raw, 'command.op.lease', fail, { nonEmpty: true, maxBytes: MAX_LEASE_ID_BYTES });
   // `lease` is optional on writes: the map's own key decides, so that expectRecord still rejects
   // every field it does not know.
   const hasLease = Object.hasOwn(value as object, 'lease');
-  const withLease = (fields: string[]): string[] => (hasLease ? [...fields, 'lease'] : fields);
   switch (type) {
     case 'put': {
-      const op = expectRecord(value, 'command.op', withLease(['type', 'key', 'value']), fail);
+      const op = expectRecord(value, 'command.op', hasLease ? PUT_FIELDS_LEASED : PUT_FIELDS, fail);
       const put: PutOp = { type, key: key(op.key), value: expectString(op.value, 'command.op.value', fail) };
       return hasLease ? { ...put, lease: lease(op.lease) } : put;
     }
@@ -235,7 +241,7 @@ function validateOp(type: KvOpType, value: unknown): KvOp {
       return { type, key: key(op.key) };
     }
     case 'cas': {
-      const op = expectRecord(value, 'command.op', withLease(['type', 'key', 'expectRevision', 'value']), fail);
+      const op = expectRecord(value, 'command.op', hasLease ? CAS_FIELDS_LEASED : CAS_FIELDS, fail);
       const cas: CasOp = {
         type,
         key: key(op.key),
@@ -296,10 +302,6 @@ export function decodeCommand(data: Uint8Array): KvCommand {
 
 /** Why `op` breaks a size limit, or null. Deterministic: a function of the command alone. */
 export function limitViolation(op: KvOp): string | null {
-  const over = (field: string, s: string, limit: number): string | null => {
-    const bytes = utf8Length(s);
-    return bytes > limit ? `${field} is ${bytes} bytes, limit ${limit}` : null;
-  };
   switch (op.type) {
     case 'put': return over('key', op.key, MAX_KEY_BYTES) ?? over('value', op.value, MAX_VALUE_BYTES);
     case 'delete': return over('key', op.key, MAX_KEY_BYTES);
@@ -310,4 +312,9 @@ export function limitViolation(op: KvOp): string | null {
     case 'leaseKeepAlive':
     case 'leaseRevoke': return null;
   }
+}
+
+function over(field: string, s: string, limit: number): string | null {
+  const bytes = utf8Length(s);
+  return bytes > limit ? `${field} is ${bytes} bytes, limit ${limit}` : null;
 }
