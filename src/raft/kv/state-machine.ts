@@ -73,6 +73,11 @@ export class KvStateMachine {
     return this.sessions.size;
   }
 
+  /** Records a snapshot holds (keys, sessions, leases): what taking one costs is in proportion to it. */
+  get recordCount(): number {
+    return this.keys.size + this.sessions.size + this.leaseTable.size;
+  }
+
   /** The last seq applied for a client, or null if it has no session. */
   sessionSeq(clientId: string): number | null {
     return this.sessions.get(clientId)?.seq ?? null;

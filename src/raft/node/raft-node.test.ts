@@ -158,3 +158,36 @@ test('leases: keep-alives hold a leased key; silence lets the leader revoke it; 
   await until('the moved lease to expire on the new leader', () => members.get(target)!.node.state.lease('moved') === null, 5_000);
   assert.ok(performance.now() - transferStarted >= 1500, 'not revoked before a full TTL on the new leader');
 });
+
+test('snapshots are paced by the state size: a small state every snapshotEvery entries, a growing one less and less often', async () => {
+  const root = await set.tempDir('conclave-raftnode-');
+  const [port] = await set.allocatePorts(1);
+  const m = await set.start('paced', port, `${root}/paced`, { paced: `http://127.0.0.1:${port}` }, { snapshotEvery: 20, trailingEntries: 0 });
+  await until('paced leader', () => m.node.isLeader());
+  // With no trailing entries, each snapshot compacts the log to just after it: a new first index
+  // marks a new snapshot. Writes go one at a time, and snapshots are at least 20 entries apart.
+  const points: number[] = [];
+  const note = (): void => {
+    const first = m.node.status().firstIndex;
+    if (first !== points.at(-1)) points.push(first);
+  };
+  const put = async (key: string): Promise<void> => {
+    await m.node.propose({ type: 'put', key, value: 'v' });
+    note();
+  };
+  note();
+  for (let i = 0; i < 200; i++) await put('same'); // two records (a key, a session): every 20 entries
+  await sleep(200);
+  note();
+  const small = points.length - 1;
+  assert.ok(small >= 8, `a small state is snapshotted every ~20 entries (${small} snapshots in 200 writes: ${points.join(', ')})`);
+
+  const before = points.length;
+  for (let i = 0; i < 300; i++) await put(`k${i}`); // each write adds a record
+  await sleep(200);
+  note();
+  const grown = points.slice(before - 1);
+  const gaps = grown.slice(1).map((p, i) => p - grown[i]);
+  assert.ok(gaps.length >= 3 && gaps.length <= 6, `a growing state is snapshotted less and less often (gaps ${gaps.join(', ')}); every 20 entries would be 15`);
+  for (let i = 1; i < gaps.length; i++) assert.ok(gaps[i] >= gaps[i - 1], `each gap at least the one before (gaps ${gaps.join(', ')})`);
+});

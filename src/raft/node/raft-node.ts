@@ -115,6 +115,8 @@ export class RaftNode extends EventEmitter {
   private outstanding = 0;
   private writes: Promise<void> = Promise.resolve();
   private snapshotting = false;
+  /** The state machine's size when the latest snapshot was taken or installed (maybeSnapshot). */
+  private sizeAtSnapshot = 0;
   private driving = false;
   private stopped = false;
   private fatal: Error | null = null;
@@ -163,6 +165,7 @@ export class RaftNode extends EventEmitter {
     this.cache = cacheFrom(loaded);
     const snap = this.cache.snapshot();
     this.sm = KvStateMachine.fromSnapshot(snap.data, snap.meta.index);
+    this.sizeAtSnapshot = this.sm.recordCount;
     for (const [id, url] of Object.entries(opts.peers)) this.peerUrls.set(id, url);
     this.learnPeersFromStore();
     this.transport = new PeerTransport({
@@ -384,6 +387,7 @@ export class RaftNode extends EventEmitter {
 
   private installSnapshot(snap: Snapshot): void {
     this.sm = KvStateMachine.fromSnapshot(snap.data, snap.meta.index);
+    this.sizeAtSnapshot = this.sm.recordCount;
     this.learnPeersFromStore();
     this.updateTransportPeers();
     this.log.info({ index: snap.meta.index, term: snap.meta.term }, 'installed snapshot from the leader');
@@ -432,14 +436,24 @@ export class RaftNode extends EventEmitter {
     }
   }
 
-  /** Snapshots the state machine every `snapshotEvery` entries and compacts the log behind it. */
+  /**
+   * Snapshots the state machine every `snapshotEvery` entries, or every as many entries as the
+   * state held records at the last snapshot if that is more, and compacts the log behind it. A
+   * snapshot is made on the main thread of every member and costs in proportion to the state:
+   * about 145 ms for 150,000 keys here. At a fixed 10,000 entries, a large store under load
+   * stalled every member for that long every few seconds; paced by the state's size, the cost per
+   * entry stays constant and the log never holds more entries than the state has records (plus
+   * `snapshotEvery`). etcd's default is one snapshot per 100,000 entries.
+   */
   private maybeSnapshot(): void {
     const applied = this.sm.appliedIndex;
-    if (this.snapshotting || applied - this.cache.snapshot().meta.index < this.opts.snapshotEvery) return;
+    const interval = Math.max(this.opts.snapshotEvery, this.sizeAtSnapshot);
+    if (this.snapshotting || applied - this.cache.snapshot().meta.index < interval) return;
     // Entries applied early may still be on their way to disk: snapshot once they are there.
     if (applied > this.cache.lastIndex()) return;
     this.snapshotting = true;
     const snapshot: Snapshot = { meta: { index: applied, term: this.cache.term(applied), conf: this.raw.raft.confState() }, data: this.sm.snapshot() };
+    this.sizeAtSnapshot = this.sm.recordCount;
     const compactTo = applied - this.opts.trailingEntries;
     void (async () => {
       await this.store.saveSnapshot(snapshot);
