@@ -18,8 +18,6 @@ const RUNS = 500;
 
 type Tree = Record<string, unknown>;
 
-const minimal = minimalConfig;
-
 /** Every setting the loader reads (patroni.yml's names), so each gets its share of bad values. */
 const DYNAMIC_FIELDS = [
   'ttl', 'loop_wait', 'retry_timeout', 'maximum_lag_on_failover', 'maximum_lag_on_syncnode', 'primary_start_timeout', 'primary_stop_timeout',
@@ -168,7 +166,7 @@ test('parseConfig: any YAML text gives a configuration or a ConfigError naming t
     fc.string({ unit: 'binary', maxLength: 200 }),
     // A valid file with a few characters inserted, removed or replaced.
     fc.tuple(fc.array(fc.tuple(fc.nat(), fc.nat({ max: 3 }), fc.constantFrom(...YAML_TOKENS)), { minLength: 1, maxLength: 4 })).map(([edits]) => {
-      let t = stringify(minimal());
+      let t = stringify(minimalConfig());
       for (const [at, del, insert] of edits) {
         const i = at % (t.length + 1);
         t = t.slice(0, i) + insert + t.slice(i + del);
@@ -188,7 +186,7 @@ test('parseConfig: any YAML text gives a configuration or a ConfigError naming t
 test('parseConfig: a bad value in any known field is refused at that field, or accepted in range', () => {
   fc.assert(
     fc.property(fc.constantFrom(...FIELDS), badValue, (field, value) => {
-      const tree = minimal();
+      const tree = minimalConfig();
       set(tree, field, value);
       const { config, error } = refusal(() => parseConfig(stringify(tree), {}, 'fuzz.yml'));
       // A merge key (`<<`) with a source that is not a mapping is a YAML error, placed by line.
@@ -203,7 +201,7 @@ test('parseConfig: a bad value in any known field is refused at that field, or a
 test('parseConfig: several bad fields at once still give a ConfigError or a configuration in range', () => {
   fc.assert(
     fc.property(fc.array(fc.tuple(fc.constantFrom(...FIELDS), badValue), { minLength: 2, maxLength: 6 }), (edits) => {
-      const tree = minimal();
+      const tree = minimalConfig();
       for (const [field, value] of edits) set(tree, field, value);
       const { config } = refusal(() => parseConfig(stringify(tree), {}, 'fuzz.yml'));
       if (config) assertAgentInRange(config as AgentConfig);
@@ -224,7 +222,7 @@ test('parseConfig: environment overrides with any text are refused by key or acc
       fc.dictionary(fc.constantFrom(...ENV_SUFFIXES.flatMap((s) => [`CONCLAVE_${s}`, `PATRONI_${s}`])), fc.oneof(fc.string({ maxLength: 30 }), fc.constantFrom('', '127.0.0.1:9999', "['127.0.0.1:1','127.0.0.1:2']", '[,]', 'on'))),
       fc.boolean(),
       (env, withFile) => {
-        const { config } = refusal(() => parseConfig(withFile ? stringify(minimal()) : '', env, 'fuzz.yml'));
+        const { config } = refusal(() => parseConfig(withFile ? stringify(minimalConfig()) : '', env, 'fuzz.yml'));
         if (config) assertAgentInRange(config as AgentConfig);
       },
     ),
@@ -277,24 +275,24 @@ test('regression: a merge key whose source is not a mapping is a ConfigError', (
 });
 
 test('regression: values nested deeper than any setting are refused by key', () => {
-  const deep = { ...minimal(), tags: { custom: JSON.parse(`${'['.repeat(200)}1${']'.repeat(200)}`) as unknown } };
+  const deep = { ...minimalConfig(), tags: { custom: JSON.parse(`${'['.repeat(200)}1${']'.repeat(200)}`) as unknown } };
   refusedAt(stringify(deep), `tags.custom${'[0]'.repeat(MAX_CONFIG_DEPTH - 2)}`, /nested more than 64 levels/);
   const json = JSON.parse(`${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}`) as unknown;
   assert.throws(() => validateDynamicConfig({ pause: json }, 'config'), (e: unknown) => e instanceof ConfigError && e.key.startsWith('config.pause.a'));
 });
 
 test('regression: a NaN or infinite value is shown as such, and a bigint does not break the message', () => {
-  refusedAt(`${stringify(minimal())}bootstrap: {dcs: {ttl: .nan}}\n`, 'bootstrap.dcs.ttl', /got NaN/);
+  refusedAt(`${stringify(minimalConfig())}bootstrap: {dcs: {ttl: .nan}}\n`, 'bootstrap.dcs.ttl', /got NaN/);
   assert.throws(() => validateDynamicConfig({ ttl: 10n }, 'config'), (e: unknown) => e instanceof ConfigError && e.key === 'config.ttl');
 });
 
 test('regression: an allowlist CIDR prefix longer than its address is refused (the write guard threw on it)', () => {
   for (const entry of ['::1/129', '10.0.0.0/33']) {
-    const tree = minimal();
+    const tree = minimalConfig();
     set(tree, 'restapi.allowlist', ['127.0.0.0/8', entry]);
     refusedAt(stringify(tree), 'restapi.allowlist[1]', /a CIDR block/);
   }
-  const tree = minimal();
+  const tree = minimalConfig();
   set(tree, 'restapi.allowlist', ['10.0.0.0/32', '::/0', '::1/128']);
   assert.deepEqual((parseConfig(stringify(tree), {}, 'fuzz.yml')).restapi.allowlist, ['10.0.0.0/32', '::/0', '::1/128']);
 });

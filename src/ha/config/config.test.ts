@@ -15,12 +15,9 @@ const NO_ENV = {};
 
 type Tree = Record<string, unknown>;
 
-/** The smallest valid configuration; cases below change one thing in a copy of it. */
-const minimal = minimalConfig;
-
-/** minimal() with `edits` applied: dotted path → new value, undefined to delete the key. */
+/** minimalConfig() (the smallest valid configuration) with `edits` applied: dotted path → new value, undefined to delete the key. */
 function edited(edits: Tree): Tree {
-  const config = minimal();
+  const config = minimalConfig();
   for (const [path, value] of Object.entries(edits)) {
     const parts = path.split('.');
     const parent = parts.slice(0, -1).reduce((node, part) => (node[part] ??= {}) as Tree, config);
@@ -74,7 +71,7 @@ test('the three demo files parse and describe one cluster', async () => {
 });
 
 test('defaults fill every optional setting', () => {
-  const c = parse(minimal());
+  const c = parse(minimalConfig());
   assert.equal(c.namespace, '/service');
   assert.deepEqual(c.restapi.connect_address, c.restapi.listen);
   assert.equal(c.restapi.authentication, null);
@@ -133,7 +130,7 @@ test('environment overrides: PATRONI_ and CONCLAVE_ prefixes, CONCLAVE_ wins', (
     PATRONI_RAFT_BIND_ADDR: '0.0.0.0:3222',
     PATRONI_RAFT_PARTNER_ADDRS: "'127.0.0.1:3223','127.0.0.1:3224'",
   };
-  const c = parse(minimal(), env);
+  const c = parse(minimalConfig(), env);
   assert.equal(c.scope, 'from-conclave');
   assert.equal(c.name, 'n9');
   assert.equal(c.namespace, '/ha');
@@ -152,8 +149,8 @@ test('environment overrides: PATRONI_ and CONCLAVE_ prefixes, CONCLAVE_ wins', (
 });
 
 test('an override from the environment is validated like the file, and applyEnv does not modify its input', () => {
-  refuses(() => parse(minimal(), { CONCLAVE_POSTGRESQL_LISTEN: 'localhost' }), 'postgresql.listen', /expected "host:port", got "localhost"/);
-  const raw = minimal();
+  refuses(() => parse(minimalConfig(), { CONCLAVE_POSTGRESQL_LISTEN: 'localhost' }), 'postgresql.listen', /expected "host:port", got "localhost"/);
+  const raw = minimalConfig();
   const before = structuredClone(raw);
   const out = applyEnv(raw, { PATRONI_SCOPE: 'x', PATRONI_RESTAPI_USERNAME: 'u' }) as { scope: string; restapi: { authentication: { username: string } } };
   assert.deepEqual(raw, before);
@@ -170,14 +167,14 @@ test('partner lists from the environment: Patroni quoted form, brackets, plain c
   assert.deepEqual(parseEnvList('["127.0.0.1:2223", "127.0.0.1:2224"]'), both);
   assert.deepEqual(parseEnvList(' 127.0.0.1:2223 , 127.0.0.1:2224 '), both);
   assert.deepEqual(parseEnvList(''), []);
-  const c = parse(minimal(), { PATRONI_RAFT_PARTNER_ADDRS: '127.0.0.1:2223' });
+  const c = parse(minimalConfig(), { PATRONI_RAFT_PARTNER_ADDRS: '127.0.0.1:2223' });
   assert.deepEqual(c.raft.partner_addrs, [{ host: '127.0.0.1', port: 2223 }]);
 });
 
 test('the whole configuration from CONCLAVE_CONFIGURATION / PATRONI_CONFIGURATION, or from variables alone', async () => {
-  const yamlText = stringify(minimal());
+  const yamlText = stringify(minimalConfig());
   assert.equal((await loadConfigFile(null, { PATRONI_CONFIGURATION: yamlText })).scope, 'demo');
-  const other = stringify({ ...minimal(), scope: 'conclave-wins' });
+  const other = stringify({ ...minimalConfig(), scope: 'conclave-wins' });
   assert.equal((await loadConfigFile(undefined, { PATRONI_CONFIGURATION: yamlText, CONCLAVE_CONFIGURATION: other })).scope, 'conclave-wins');
   const env = {
     PATRONI_SCOPE: 's', PATRONI_NAME: 'n', PATRONI_RESTAPI_LISTEN: '127.0.0.1:8008',

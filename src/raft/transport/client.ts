@@ -158,11 +158,7 @@ export class PeerTransport {
    */
   private resendForEpoch(peer: Peer, stream: Stream): void {
     if (peer.stream !== stream) return;
-    peer.stream = null;
-    stream.abort.abort();
-    stream.body.destroy();
-    const unsent = peer.inflight.flatMap((f) => f.msgs);
-    peer.inflight = [];
+    const unsent = peer.endStream().flatMap((f) => f.msgs);
     if (peer.closed) return;
     peer.requeueFront(unsent, estimateSize);
     this.open(peer, true);
@@ -223,11 +219,7 @@ export class PeerTransport {
   /** Tears a stream down: its unacknowledged messages are lost (Raft retransmits), the node is told. */
   private fail(peer: Peer, stream: Stream, reason: string): void {
     if (peer.stream !== stream) return; // already replaced
-    peer.stream = null;
-    stream.abort.abort();
-    stream.body.destroy();
-    for (const f of peer.inflight) peer.stats.dropped += f.msgs.length;
-    peer.inflight = [];
+    peer.dropStream();
     if (peer.closed) return;
     peer.stats.failed++;
     peer.stats.lastError = reason;
@@ -336,13 +328,21 @@ class Peer {
     return batch;
   }
 
-  private dropStream(): void {
-    if (!this.stream) return;
-    this.stream.abort.abort();
-    this.stream.body.destroy();
+  /** Tears the stream down and hands back its unacknowledged frames (none without a stream). */
+  endStream(): { at: number; msgs: Message[] }[] {
+    const stream = this.stream;
+    if (!stream) return [];
     this.stream = null;
-    for (const f of this.inflight) this.stats.dropped += f.msgs.length;
+    stream.abort.abort();
+    stream.body.destroy();
+    const unacked = this.inflight;
     this.inflight = [];
+    return unacked;
+  }
+
+  /** Tears the stream down; its unacknowledged messages count as dropped (Raft retransmits). */
+  dropStream(): void {
+    for (const f of this.endStream()) this.stats.dropped += f.msgs.length;
   }
 
   close(): Promise<void> {
